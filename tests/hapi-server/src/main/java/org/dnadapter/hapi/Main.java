@@ -1,0 +1,87 @@
+package org.dnadapter.hapi;
+
+import ca.uhn.fhir.context.FhirContext;
+import ca.uhn.fhir.context.support.IValidationSupport;
+import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
+import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
+import ca.uhn.fhir.jpa.provider.JpaSystemProvider;
+import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
+import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
+import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
+import ca.uhn.fhir.rest.api.EncodingEnum;
+import ca.uhn.fhir.rest.server.HardcodedServerAddressStrategy;
+import ca.uhn.fhir.rest.server.RestfulServer;
+import ca.uhn.fhir.rest.server.util.ISearchParamRegistry;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.springframework.context.annotation.AnnotationConfigApplicationContext;
+
+/**
+ * Starts the Spring context first, then serves HAPI's RestfulServer at /fhir on 127.0.0.1 with
+ * embedded Jetty. Usage: java ... org.dnadapter.hapi.Main [port]
+ */
+public final class Main {
+  private Main() {}
+
+  public static void main(String[] args) throws Exception {
+    int port = args.length > 0 ? Integer.parseInt(args[0]) : 8080;
+    long started = System.nanoTime();
+    AnnotationConfigApplicationContext context =
+        new AnnotationConfigApplicationContext(ServerConfig.class);
+
+    FhirContext fhirContext = context.getBean(FhirContext.class);
+    RestfulServer server = new RestfulServer(fhirContext);
+    server.registerProviders(
+        context.getBean("myResourceProvidersR4", ResourceProviderFactory.class).createProviders());
+    server.registerProvider(context.getBean("mySystemProviderR4", JpaSystemProvider.class));
+
+    DatabaseBackedPagingProvider paging = context.getBean(DatabaseBackedPagingProvider.class);
+    paging.setDefaultPageSize(20);
+    paging.setMaximumPageSize(500);
+    server.setPagingProvider(paging);
+
+    @SuppressWarnings("unchecked")
+    IFhirSystemDao<?, ?> systemDao = context.getBean("mySystemDaoR4", IFhirSystemDao.class);
+    server.setServerConformanceProvider(
+        new JpaCapabilityStatementProvider(
+            server,
+            systemDao,
+            context.getBean(JpaStorageSettings.class),
+            context.getBean(ISearchParamRegistry.class),
+            context.getBean(IValidationSupport.class)));
+    server.setDefaultResponseEncoding(EncodingEnum.JSON);
+    server.setDefaultPrettyPrint(true);
+    server.setServerAddressStrategy(
+        new HardcodedServerAddressStrategy("http://127.0.0.1:" + port + "/fhir"));
+
+    Server jetty = new Server();
+    ServerConnector connector = new ServerConnector(jetty);
+    connector.setHost("127.0.0.1");
+    connector.setPort(port);
+    jetty.addConnector(connector);
+    ServletContextHandler handler = new ServletContextHandler();
+    handler.setContextPath("/");
+    ServletHolder holder = new ServletHolder(server);
+    holder.setInitOrder(1);
+    handler.addServlet(holder, "/fhir/*");
+    jetty.setHandler(handler);
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  try {
+                    jetty.stop();
+                  } catch (Exception ignored) {
+                    // shutting down anyway
+                  }
+                  context.close();
+                }));
+    jetty.start();
+    System.out.printf(
+        "HAPI FHIR R4 ready at http://127.0.0.1:%d/fhir in %.1f s%n",
+        port, (System.nanoTime() - started) / 1e9);
+    jetty.join();
+  }
+}
