@@ -1,0 +1,134 @@
+"""Body sites to muscles (R4): the three laterality encodings, regions, unknown codes, text.
+
+Pure functions over SiteInput and the muscle map. A site either yields muscles (with side) or
+is 'unresolved' with a reason; it is never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import systems
+from .session import Muscle, SiteInput
+from .tables import CodingTables
+
+_LEFT = {systems.LEFT, systems.UNILATERAL_LEFT}
+_RIGHT = {systems.RIGHT, systems.UNILATERAL_RIGHT}
+_SIDE_CODES = _LEFT | _RIGHT | {systems.BILATERAL}
+_TERM = re.compile(r"\|[^|]*\|")
+
+
+@dataclass(frozen=True)
+class SiteReading:
+    """What one documented site contributes: muscles, or an unresolved reason, and warnings."""
+
+    origin: str
+    muscles: tuple[Muscle, ...] = ()
+    unresolved: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def parse_expression(expression: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """Split a SNOMED CT expression 'focus:attr=value,...' into focus and refinements.
+
+    Accepts the compact form in fhir-contract.md ('31764008:272741003=7771000'), terms
+    between pipes, spaces and braces. Returns None for anything else (e.g. '+' focus lists).
+    """
+    compact = _TERM.sub("", expression).replace(" ", "").replace("{", "").replace("}", "")
+    if ":" not in compact:
+        return (compact, []) if compact.isdigit() else None
+    focus, _, refinement = compact.partition(":")
+    if not focus.isdigit():
+        return None
+    pairs = []
+    for part in refinement.split(","):
+        attribute, equals, value = part.partition("=")
+        if not equals or not attribute.isdigit() or not value.isdigit():
+            return None
+        pairs.append((attribute, value))
+    return focus, pairs
+
+
+def sides_from_codes(codes: tuple[str, ...] | list[str]) -> set[str] | None:
+    """Sides named by laterality qualifier codes; None when a code is not a laterality."""
+    sides: set[str] = set()
+    for code in codes:
+        if code in _LEFT:
+            sides.add("left")
+        elif code in _RIGHT:
+            sides.add("right")
+        elif code == systems.BILATERAL:
+            sides.update(("left", "right"))
+        else:
+            return None
+    return sides
+
+
+def read_site(site: SiteInput, tables: CodingTables) -> SiteReading:
+    """Resolve one documented site to muscles, or say why it cannot be counted (R4)."""
+    if site.problem:
+        return SiteReading(site.origin, unresolved=site.problem)
+    snomed = [code for system, code in site.codings if system == systems.SNOMED]
+    if not snomed:
+        if site.codings:
+            return SiteReading(site.origin, unresolved="coded in a system other than SNOMED CT")
+        if site.text:
+            return SiteReading(site.origin, unresolved="free text only, not coded")
+        return SiteReading(site.origin, unresolved="no code and no text")
+    readings = [_read_snomed(site, code, tables) for code in snomed]
+    resolved = [r for r in readings if r.muscles]
+    if not resolved:
+        return readings[0]
+    muscle_sets = {r.muscles for r in resolved}
+    if len(muscle_sets) > 1:
+        return SiteReading(site.origin, unresolved="its SNOMED codings name different muscles")
+    return resolved[0]
+
+
+def _read_snomed(site: SiteInput, code: str, tables: CodingTables) -> SiteReading:
+    parsed = parse_expression(code)
+    if parsed is None:
+        return SiteReading(site.origin, unresolved=f"SNOMED expression not understood: {code[:80]}")
+    focus, refinements = parsed
+    expression_sides: list[str] = []
+    for attribute, value in refinements:
+        if attribute != systems.LATERALITY_ATTRIBUTE or value not in _SIDE_CODES:
+            return SiteReading(site.origin, unresolved=f"refinement {attribute}={value} not understood")
+        expression_sides.append(value)
+    if focus in tables.regions:
+        return SiteReading(site.origin, unresolved=f"SNOMED {focus} is a region, not an individual muscle")
+    entry = tables.muscles.get(focus)
+    if entry is None:
+        if focus in tables.disabled_muscles:
+            return SiteReading(site.origin, unresolved=f"SNOMED {focus} is a low-confidence id not enabled in the muscle map")
+        return SiteReading(site.origin, unresolved=f"SNOMED {focus} is not in the muscle map")
+    side_codes = expression_sides + list(site.laterality)
+    sides = sides_from_codes(side_codes)
+    if sides is None:
+        # Non-laterality qualifiers (e.g. 'upper') on a BodyStructure do not change the muscle.
+        sides = sides_from_codes([c for c in side_codes if c in _SIDE_CODES]) or set()
+    if entry.side:
+        if sides and sides != {entry.side}:
+            return SiteReading(site.origin, unresolved=f"SNOMED {focus} is {entry.side}-sided but the qualifier says otherwise")
+        sides = {entry.side}
+    warnings: list[str] = []
+    if not sides:
+        if entry.paired:
+            warnings.append(f"{entry.muscle}: paired muscle documented without a side, counted once")
+        muscles: tuple[Muscle, ...] = (Muscle(entry.muscle, "none"),)
+    else:
+        muscles = tuple(Muscle(entry.muscle, side) for side in sorted(sides))
+    if entry.group:
+        warnings.append(f"{entry.muscle}: a group concept, counted as one muscle per side")
+    return SiteReading(site.origin, muscles=muscles, warnings=tuple(warnings))
+
+
+def distinct_muscles(muscles: list[Muscle]) -> list[Muscle]:
+    """Collapse duplicates; a side-less mention of a muscle also documented with a side adds nothing.
+
+    We cannot prove a side-less mention is a different muscle from a sided one (R4).
+    """
+    sided = {m.muscle for m in muscles if m.side != "none"}
+    unique = {m for m in muscles if m.side != "none" or m.muscle not in sided}
+    return sorted(unique, key=lambda m: (m.muscle, m.side))

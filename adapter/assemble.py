@@ -1,0 +1,410 @@
+"""Case assembly (R3): a patient's resources in, Sessions out, with what could not be used.
+
+Shared resources (clinicians, roles, organizations) are looked up in a SharedIndex; everything
+else arrives grouped by patient (see patient_of), so a source never needs to hold more than
+one patient's resources at a time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from . import systems
+from .fhirjson import JSON, as_list, codes_in, codings, objects, parse_date, reference, resource_key, text, version_of
+from .problems import InputProblem
+from .rules.status import IGNORED
+from .session import (
+    Clinician,
+    CoverageFacts,
+    Diagnosis,
+    EncounterFacts,
+    ObservationFacts,
+    ProcedureFacts,
+    Session,
+    SiteInput,
+)
+from .tables import CodingTables
+
+SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location", "Device", "Medication"})
+PATIENT_FIELDS = {
+    "Patient": None,
+    "Coverage": "beneficiary",
+    "Encounter": "subject",
+    "Procedure": "subject",
+    "Observation": "subject",
+    "Condition": "subject",
+    "MedicationAdministration": "subject",
+    "BodyStructure": "patient",
+    "Claim": "patient",
+}
+KNOWN_TYPES = SHARED_TYPES | set(PATIENT_FIELDS)
+_IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
+
+
+def patient_of(resource: JSON) -> str | None:
+    """The patient a per-patient resource belongs to, as 'Patient/id'."""
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        return resource_key(resource)
+    field_name = PATIENT_FIELDS.get(rtype) if isinstance(rtype, str) else None
+    ref = reference(resource.get(field_name)) if field_name else None
+    return ref if ref and ref.startswith("Patient/") else None
+
+
+@dataclass
+class SharedIndex:
+    """Clinicians, roles and organizations, shared by every patient's cases."""
+
+    resources: dict[str, JSON] = field(default_factory=dict)
+    roles_of_practitioner: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, resource: JSON) -> None:
+        key = resource_key(resource)
+        if key is None:
+            return
+        self.resources[key] = resource
+        if resource.get("resourceType") == "PractitionerRole":
+            practitioner = reference(resource.get("practitioner"))
+            if practitioner and key not in self.roles_of_practitioner[practitioner]:
+                self.roles_of_practitioner[practitioner].append(key)
+
+    def get(self, ref: str | None) -> JSON | None:
+        return self.resources.get(ref) if ref else None
+
+
+class _PatientIndex:
+    """One patient's resources by 'Type/id'."""
+
+    def __init__(self, resources: Iterable[JSON]) -> None:
+        self.by_key: dict[str, JSON] = {}
+        self.by_type: dict[str, list[JSON]] = defaultdict(list)
+        for resource in resources:
+            key = resource_key(resource)
+            if key:
+                self.by_key[key] = resource
+                self.by_type[str(resource["resourceType"])].append(resource)
+
+    def get(self, ref: str | None) -> JSON | None:
+        return self.by_key.get(ref) if ref else None
+
+
+class _Assembler:
+    def __init__(self, patient: str, index: _PatientIndex, shared: SharedIndex, tables: CodingTables) -> None:
+        self.patient = patient
+        self.index = index
+        self.shared = shared
+        self.tables = tables
+        self.problems: list[InputProblem] = []
+        self._injected = self._procedures_with_injectate()
+
+    # -- facts of single resources ------------------------------------------------------------
+
+    def procedure_facts(self, resource: JSON) -> ProcedureFacts | None:
+        key = resource_key(resource) or "Procedure/?"
+        codes = tuple(codings(resource.get("code")))
+        kind = self.tables.kind_of(codes)
+        encounter = reference(resource.get("encounter"))
+        if encounter and not encounter.startswith("Encounter/"):
+            encounter = None
+        if encounter and self.index.get(encounter) is None and kind:
+            self.problems.append(InputProblem(key, f"{encounter} is referenced but not in the source", "warning", "not-found"))
+        day = self._performed_date(resource, encounter)
+        if day is None and kind:
+            self.problems.append(InputProblem(
+                key, "no performedDateTime/performedPeriod and no Encounter period: no date of service", "error", "required"))
+            return None
+        status = text(resource.get("status")) or ""
+        clinician = self.clinician_of(resource, encounter)
+        return ProcedureFacts(
+            reference=key,
+            version=version_of(resource),
+            status=status,
+            kind=kind,
+            codes=codes,
+            service_date=day,
+            encounter=encounter,
+            clinician=clinician.key if clinician else None,
+            sites=tuple(self.sites_of_procedure(resource, key)) if kind else (),
+            has_injectate=key in self._injected,
+        )
+
+    def _performed_date(self, resource: JSON, encounter: str | None) -> date | None:
+        day = parse_date(resource.get("performedDateTime"))
+        period = resource.get("performedPeriod")
+        if day is None and isinstance(period, dict):
+            day = parse_date(period.get("start")) or parse_date(period.get("end"))
+        if day is None:
+            enc = self.index.get(encounter)
+            enc_period = enc.get("period") if enc else None
+            if isinstance(enc_period, dict):
+                day = parse_date(enc_period.get("start"))
+        return day
+
+    def sites_of_procedure(self, resource: JSON, key: str) -> list[SiteInput]:
+        sites = []
+        for i, site in enumerate(as_list(resource.get("bodySite"))):
+            sites.append(self._site_from_concept(site, f"{key} bodySite[{i}]", resource))
+        for i, extension in enumerate(objects(resource.get("extension"))):
+            if extension.get("url") == systems.TARGET_BODY_STRUCTURE:
+                sites.append(self._site_from_body_structure(
+                    reference(extension.get("valueReference")), f"{key} targetBodyStructure[{i}]", resource))
+        return sites
+
+    def _site_from_concept(self, concept: object, origin: str, container: JSON) -> SiteInput:
+        if not isinstance(concept, dict):
+            return SiteInput(origin, problem="bodySite is not a CodeableConcept")
+        for extension in objects(concept.get("extension")):
+            if extension.get("url") == systems.BODY_SITE_REFERENCE:
+                return self._site_from_body_structure(reference(extension.get("valueReference")), origin, container)
+        return SiteInput(origin, codings=tuple(codings(concept)), text=text(concept.get("text")))
+
+    def _site_from_body_structure(self, ref: str | None, origin: str, container: JSON) -> SiteInput:
+        structure: JSON | None = None
+        if ref and ref.startswith("#"):
+            structure = next((c for c in objects(container.get("contained")) if c.get("id") == ref[1:]), None)
+        elif ref and ref.startswith("BodyStructure/"):
+            structure = self.index.get(ref)
+        if structure is None:
+            where = resource_key(container) or origin
+            self.problems.append(InputProblem(where, f"body structure {ref or '(no reference)'} is not in the source",
+                                              "error", "not-found"))
+            return SiteInput(origin, problem=f"body structure {ref or '(no reference)'} not found")
+        location = structure.get("location")
+        qualifiers = structure.get("locationQualifier")
+        included = next(objects(structure.get("includedStructure")), None)  # R5-shaped senders
+        if location is None and included is not None:
+            location = included.get("structure")
+            qualifiers = included.get("laterality")
+        if not isinstance(location, dict):
+            return SiteInput(origin, problem="body structure has no location")
+        laterality = tuple(code for q in as_list(qualifiers) for code in codes_in(q, systems.SNOMED))
+        return SiteInput(origin, codings=tuple(codings(location)), text=text(location.get("text")), laterality=laterality)
+
+    def _procedures_with_injectate(self) -> set[str]:
+        injected = set()
+        for administration in self.index.by_type.get("MedicationAdministration", []):
+            if administration.get("status") in ("entered-in-error", "not-done"):
+                continue
+            for part in objects(administration.get("partOf")):
+                ref = reference(part)
+                if ref and ref.startswith("Procedure/"):
+                    injected.add(ref)
+        return injected
+
+    def clinician_of(self, resource: JSON, encounter: str | None) -> Clinician | None:
+        """The rendering clinician: Procedure.performer.actor, else the Encounter's performer."""
+        for performer in objects(resource.get("performer")):
+            actor = reference(performer.get("actor"))
+            if actor and actor.split("/")[0] in ("Practitioner", "PractitionerRole"):
+                return self._clinician(actor, resource_key(resource) or "Procedure")
+        enc = self.index.get(encounter)
+        if enc:
+            participants = list(objects(enc.get("participant")))
+            participants.sort(key=lambda p: 0 if "PPRF" in _participant_types(p) else 1)
+            for participant in participants:
+                actor = reference(participant.get("individual"))
+                if actor and actor.split("/")[0] in ("Practitioner", "PractitionerRole"):
+                    return self._clinician(actor, encounter or "Encounter")
+        return None
+
+    def _clinician(self, actor: str, where: str) -> Clinician:
+        if actor.startswith("PractitionerRole/"):
+            role = self.shared.get(actor)
+            if role is None:
+                self.problems.append(InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found"))
+                return Clinician(key=actor, reference=actor, taxonomies=frozenset())
+            practitioner = reference(role.get("practitioner"))
+            return Clinician(
+                key=practitioner or actor,
+                reference=actor,
+                taxonomies=frozenset(_taxonomies(role)),
+                organization=reference(role.get("organization")),
+            )
+        roles = [self.shared.get(r) for r in self.shared.roles_of_practitioner.get(actor, [])]
+        taxonomies = frozenset(t for role in roles if role for t in _taxonomies(role))
+        organizations = {reference(role.get("organization")) for role in roles if role} - {None}
+        if self.shared.get(actor) is None and not roles:
+            self.problems.append(InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found"))
+        return Clinician(key=actor, reference=actor, taxonomies=taxonomies,
+                         organization=next(iter(organizations)) if len(organizations) == 1 else None)
+
+    # -- the case ---------------------------------------------------------------------------
+
+    def diagnoses(self, procedures: list[JSON], encounters: list[str]) -> list[Diagnosis]:
+        found: list[Diagnosis] = []
+        for encounter_ref in encounters:
+            encounter = self.index.get(encounter_ref)
+            if not encounter:
+                continue
+            ranked = sorted(objects(encounter.get("diagnosis")),
+                            key=lambda d: d.get("rank") if isinstance(d.get("rank"), int) else 1_000)
+            for entry in ranked:
+                found += self._condition_diagnoses(reference(entry.get("condition")), encounter_ref)
+        for procedure in procedures:
+            key = resource_key(procedure) or "Procedure"
+            for concept in as_list(procedure.get("reasonCode")):
+                found += [Diagnosis(c, _display(concept, c), key) for c in codes_in(concept, systems.ICD10CM)]
+            for ref in objects(procedure.get("reasonReference")):
+                found += self._condition_diagnoses(reference(ref), key)
+        return found
+
+    def _condition_diagnoses(self, ref: str | None, where: str) -> list[Diagnosis]:
+        if not ref or not ref.startswith("Condition/"):
+            return []
+        condition = self.index.get(ref)
+        if condition is None:
+            self.problems.append(InputProblem(where, f"{ref} is referenced but not in the source", "warning", "not-found"))
+            return []
+        if set(codes_in(condition.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/condition-ver-status")) & _IGNORED_CONDITION:
+            return []
+        concept = condition.get("code")
+        return [Diagnosis(c, _display(concept, c), ref) for c in codes_in(concept, systems.ICD10CM)]
+
+    def coverages(self) -> list[CoverageFacts]:
+        facts = []
+        for coverage in self.index.by_type.get("Coverage", []):
+            payors = [reference(p) for p in objects(coverage.get("payor"))]
+            organizations = [self.shared.get(p) for p in payors if p]
+            names = [text(o.get("name")) for o in organizations if o] + [text(p.get("display")) for p in objects(coverage.get("payor"))]
+            identifiers = [text(i.get("value")) for o in organizations if o for i in objects(o.get("identifier"))]
+            period = coverage.get("period") if isinstance(coverage.get("period"), dict) else {}
+            order = coverage.get("order")
+            facts.append(CoverageFacts(
+                reference=resource_key(coverage) or "Coverage/?",
+                status=text(coverage.get("status")) or "",
+                payer_type_codes=tuple(codes_in(coverage.get("type"), systems.SOPT)),
+                payer_names=tuple(n for n in names if n),
+                payer_identifiers=tuple(i for i in identifiers if i),
+                starts=parse_date(period.get("start")),
+                ends=parse_date(period.get("end")),
+                order=order if isinstance(order, int) else None,
+            ))
+        return facts
+
+    def observations(self, procedure_refs: set[str]) -> list[ObservationFacts]:
+        facts = []
+        for observation in self.index.by_type.get("Observation", []):
+            parts = [reference(p) for p in objects(observation.get("partOf"))]
+            part_of = next((p for p in parts if p in procedure_refs), None)
+            if part_of is None:
+                continue
+            key = resource_key(observation) or "Observation/?"
+            sites = []
+            if observation.get("bodySite") is not None:
+                for i, site in enumerate(as_list(observation.get("bodySite"))):
+                    sites.append(self._site_from_concept(site, f"{key} bodySite" + (f"[{i}]" if i else ""), observation))
+            facts.append(ObservationFacts(key, version_of(observation), text(observation.get("status")) or "", part_of, tuple(sites)))
+        return facts
+
+    def prior_dates(self, procedures: list[ProcedureFacts]) -> frozenset[date]:
+        """Dates with completed dry needling or acupuncture, from Procedures and others' Claims (R8)."""
+        dates = {p.service_date for p in procedures
+                 if p.kind in ("dry-needling", "acupuncture") and p.status == "completed" and p.service_date}
+        for claim in self.index.by_type.get("Claim", []):
+            if claim.get("status") != "active" or _written_by_adapter(claim):
+                continue
+            for item in objects(claim.get("item")):
+                if any(code in ("20560", "20561") or code.startswith("9781")
+                       for code in codes_in(item.get("productOrService"), systems.CPT)):
+                    day = parse_date(item.get("servicedDate")) or parse_date(
+                        (item.get("servicedPeriod") or {}).get("start") if isinstance(item.get("servicedPeriod"), dict) else None)
+                    if day:
+                        dates.add(day)
+        return frozenset(dates)
+
+
+def assemble_sessions(
+    patient: str, resources: Iterable[JSON], shared: SharedIndex, tables: CodingTables
+) -> tuple[list[Session], list[InputProblem]]:
+    """Build every dry-needling case of one patient (R3), reporting what could not be used."""
+    index = _PatientIndex(resources)
+    assembler = _Assembler(patient, index, shared, tables)
+    raw_procedures = index.by_type.get("Procedure", [])
+    facts: list[ProcedureFacts] = []
+    raw_by_ref: dict[str, JSON] = {}
+    for resource in raw_procedures:
+        procedure = assembler.procedure_facts(resource)
+        if procedure is not None:
+            facts.append(procedure)
+            raw_by_ref[procedure.reference] = resource
+
+    cases: dict[tuple[date, str], list[ProcedureFacts]] = defaultdict(list)
+    for procedure in facts:
+        if procedure.kind == "dry-needling" and procedure.service_date:
+            cases[(procedure.service_date, procedure.clinician or "unknown")].append(procedure)
+
+    coverages = assembler.coverages()
+    prior_dates = assembler.prior_dates(facts)
+    sessions = []
+    for (day, clinician_key), procedures in sorted(cases.items()):
+        refs = {p.reference for p in procedures}
+        raw = [raw_by_ref[r] for r in sorted(refs)]
+        encounters = sorted({p.encounter for p in procedures if p.encounter})
+        first = raw[0]
+        clinician = assembler.clinician_of(first, reference(first.get("encounter")))
+        others = tuple(sorted(
+            other_key for (other_day, other_key), other in cases.items()
+            if other_day == day and other_key != clinician_key and any(p.status not in IGNORED for p in other)
+        ))
+        sessions.append(Session(
+            patient=patient,
+            service_date=day,
+            clinician=clinician,
+            procedures=procedures,
+            observations=assembler.observations(refs),
+            encounters=[_encounter_facts(ref, index.get(ref)) for ref in encounters if index.get(ref)],
+            same_day_procedures=[p for p in facts if p.service_date == day and p.kind != "dry-needling"],
+            other_clinicians_same_day=others,
+            coverages=coverages,
+            diagnoses=assembler.diagnoses(raw, encounters),
+            prior_service_dates=frozenset(d for d in prior_dates if d < day),
+            billing_provider=_billing_provider(index, encounters, clinician, raw),
+        ))
+    return sessions, assembler.problems
+
+
+def _encounter_facts(ref: str, encounter: JSON | None) -> EncounterFacts:
+    encounter = encounter or {}
+    return EncounterFacts(ref, version_of(encounter), text(encounter.get("status")) or "")
+
+
+def _billing_provider(index: _PatientIndex, encounters: list[str], clinician: Clinician | None,
+                      procedures: list[JSON]) -> str | None:
+    """Encounter.serviceProvider, else the role's organization, else performer.onBehalfOf."""
+    for ref in encounters:
+        encounter = index.get(ref)
+        provider = reference(encounter.get("serviceProvider")) if encounter else None
+        if provider:
+            return provider
+    if clinician and clinician.organization:
+        return clinician.organization
+    for procedure in procedures:
+        for performer in objects(procedure.get("performer")):
+            on_behalf = reference(performer.get("onBehalfOf"))
+            if on_behalf:
+                return on_behalf
+    return None
+
+
+def _taxonomies(role: JSON) -> list[str]:
+    return [code for concept in as_list(role.get("code")) for code in codes_in(concept, systems.NUCC)]
+
+
+def _participant_types(participant: JSON) -> set[str]:
+    return {code for concept in as_list(participant.get("type")) for _, code in codings(concept)}
+
+
+def _display(concept: object, code: str) -> str | None:
+    if isinstance(concept, dict):
+        for coding in objects(concept.get("coding")):
+            if coding.get("code") == code:
+                return text(coding.get("display"))
+    return None
+
+
+def _written_by_adapter(resource: JSON) -> bool:
+    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    return any(t.get("system") == systems.WRITTEN_BY_TAG_SYSTEM for t in objects(meta.get("tag")))

@@ -1,0 +1,234 @@
+"""Decisions to FHIR R4 resources: Claim, review Task, Provenance, OperationOutcome.
+
+Builds plain JSON (fast, and exactly what goes on the wire); the tests check every shape
+these builders can produce against the fhir.resources R4B models and our profiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+from . import __version__, systems
+from .fhirjson import JSON
+from .problems import InputProblem
+from .rules import Decision, Finding
+from .rules.modifiers import modifier_system
+from .session import Session
+from .settings import CodingSettings
+
+ADAPTER_NAME = "dry-needling-adapter"
+META_SOURCE = f"{systems.CANONICAL_BASE}/adapter|{__version__}"
+ADAPTER_DEVICE = {
+    "identifier": {"system": f"{systems.CANONICAL_BASE}/sid/software", "value": ADAPTER_NAME},
+    "display": f"{ADAPTER_NAME} {__version__}",
+}
+
+
+def case_id(session: Session) -> str:
+    """A stable id from the case key alone (R3): reruns and amendments address the same Claim."""
+    digest = hashlib.sha256("|".join(session.key).encode("utf-8")).hexdigest()
+    return f"dn-{digest[:40]}"
+
+
+def case_identifier(session: Session) -> JSON:
+    return {"system": systems.CASE_IDENTIFIER_SYSTEM, "value": case_id(session)}
+
+
+def written_by_meta(profile: str | None = None) -> JSON:
+    """meta.tag and meta.source that let users find and audit what the adapter wrote."""
+    meta: JSON = {
+        "source": META_SOURCE,
+        "tag": [{"system": systems.WRITTEN_BY_TAG_SYSTEM, "code": ADAPTER_NAME, "display": f"written by {ADAPTER_NAME}"}],
+    }
+    if profile:
+        meta["profile"] = [profile]
+    return meta
+
+
+def now_instant() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def build_claim(session: Session, decision: Decision, settings: CodingSettings, created: str) -> JSON:
+    """The Claim for a billable or held case (fhir-contract.md 'Output: the Claim')."""
+    clinician_ref = session.clinician.reference if session.clinician else None
+    diagnoses = [
+        {
+            "sequence": i,
+            "diagnosisCodeableConcept": {"coding": [_coding(systems.ICD10CM, d.code, d.display)]},
+        }
+        for i, d in enumerate(decision.diagnoses, start=1)
+    ]
+    procedures = [
+        {"sequence": i, "date": session.service_date.isoformat(), "procedureReference": {"reference": ref}}
+        for i, ref in enumerate(decision.counted_procedures, start=1)
+    ]
+    supporting = [
+        {
+            "sequence": i,
+            "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]},
+            "valueReference": {"reference": ref},
+        }
+        for i, ref in enumerate(decision.counted_procedures + decision.counted_observations, start=1)
+    ]
+    if decision.muscles:
+        supporting.append({
+            "sequence": len(supporting) + 1,
+            "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]},
+            "valueString": f"{decision.muscle_count} muscle(s) needled: "
+            + ", ".join(f"{m.muscle} ({m.side})" if m.side != "none" else m.muscle for m in decision.muscles),
+        })
+    coverage = (
+        {"reference": decision.coverage.reference}
+        if decision.coverage
+        else {"display": "no active Coverage found: see the review Task"}
+    )
+    claim: JSON = {
+        "resourceType": "Claim",
+        "id": case_id(session),
+        "meta": written_by_meta(systems.CLAIM_PROFILE),
+        "identifier": [case_identifier(session)],
+        "status": "active" if decision.outcome == "claim_line" else "draft",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "use": "claim",
+        "patient": {"reference": session.patient},
+        "created": created,
+        "provider": {"reference": session.billing_provider or clinician_ref}
+        if (session.billing_provider or clinician_ref)
+        else {"display": "no billing provider found: see the review Task"},
+        "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": coverage}],
+    }
+    if clinician_ref:
+        care_team: JSON = {
+            "sequence": 1,
+            "provider": {"reference": clinician_ref},
+            "responsible": True,
+            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "primary"}]},
+        }
+        taxonomy = sorted(session.clinician.taxonomies) if session.clinician else []
+        if taxonomy:
+            care_team["qualification"] = {"coding": [{"system": systems.NUCC, "code": taxonomy[0]}]}
+        claim["careTeam"] = [care_team]
+    if supporting:
+        claim["supportingInfo"] = supporting
+    if diagnoses:
+        claim["diagnosis"] = diagnoses
+    if procedures:
+        claim["procedure"] = procedures
+    if decision.cpt:
+        claim["item"] = [_item(session, decision, settings, clinician_ref is not None, len(diagnoses), len(supporting))]
+    return claim
+
+
+def _item(session: Session, decision: Decision, settings: CodingSettings, has_care_team: bool,
+          diagnosis_count: int, information_count: int) -> JSON:
+    item: JSON = {
+        "sequence": 1,
+        "productOrService": {"coding": [_coding(systems.CPT, str(decision.cpt), None)]},
+        "servicedDate": session.service_date.isoformat(),
+        "quantity": {"value": 1},
+    }
+    if has_care_team:
+        item["careTeamSequence"] = [1]
+    if diagnosis_count:
+        item["diagnosisSequence"] = list(range(1, min(diagnosis_count, 4) + 1))
+    if information_count:
+        item["informationSequence"] = list(range(1, information_count + 1))
+    if decision.modifiers:
+        item["modifier"] = [{"coding": [_coding(modifier_system(m, settings), m, None)]} for m in decision.modifiers]
+    encounters = sorted({p.encounter for p in session.procedures if p.encounter and p.reference in decision.counted_procedures})
+    if encounters:
+        item["encounter"] = [{"reference": ref} for ref in encounters]
+    # R4 orders the elements as sequence, careTeamSequence, ..., productOrService, modifier, ...;
+    # JSON order carries no meaning, so it is left as built.
+    return item
+
+
+def build_review_task(session: Session, decision: Decision, focus: str, authored: str) -> JSON:
+    """The Task for billing staff: focus on the draft Claim (or the Procedure), every reason listed."""
+    reasons = decision.holds or decision.no_claim_tasks
+    return {
+        "resourceType": "Task",
+        "id": case_id(session),
+        "meta": written_by_meta(systems.TASK_PROFILE),
+        "identifier": [case_identifier(session)],
+        "status": "requested",
+        "intent": "order",
+        "priority": "routine",
+        "code": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": "dry-needling-review",
+                             "display": "Review a dry-needling claim"}]},
+        "description": describe_reasons(reasons),
+        "focus": {"reference": focus},
+        "for": {"reference": session.patient},
+        "authoredOn": authored,
+        "input": [
+            {
+                "type": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": f.rule}], "text": f.rule},
+                "valueString": f.message,
+            }
+            for f in reasons
+        ],
+    }
+
+
+def describe_reasons(reasons: list[Finding]) -> str:
+    lines = "; ".join(str(f) for f in reasons)
+    return f"Review needed ({len(reasons)} reason(s)): {lines}"
+
+
+def build_provenance(claim: JSON, session: Session, decision: Decision, recorded: str, activity: str = "CREATE",
+                     reason: str | None = None) -> JSON:
+    """Provenance of a written Claim: the source resources (with versions) and the adapter."""
+    versions = {p.reference: p.version for p in session.procedures}
+    versions.update({o.reference: o.version for o in session.observations})
+    versions.update({e.reference: e.version for e in session.encounters})
+    entities = []
+    for ref in list(decision.counted_procedures) + list(decision.counted_observations) + [e.reference for e in session.encounters]:
+        version = versions.get(ref)
+        entities.append({"role": "source", "what": {"reference": f"{ref}/_history/{version}" if version else ref}})
+    for procedure in session.procedures:
+        if procedure.reference not in decision.counted_procedures:
+            entities.append({"role": "source", "what": {"reference": procedure.reference}})
+    provenance: JSON = {
+        "resourceType": "Provenance",
+        "id": f"{claim['id']}-{hashlib.sha256((recorded + activity).encode()).hexdigest()[:12]}",
+        "meta": written_by_meta(),
+        "target": [{"reference": f"Claim/{claim['id']}"}],
+        "recorded": recorded,
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": activity}]},
+        "agent": [{
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                 "code": "assembler"}]},
+            "who": dict(ADAPTER_DEVICE),
+        }],
+        "entity": entities,
+    }
+    if reason:
+        provenance["reason"] = [{"text": reason}]
+    return provenance
+
+
+def build_operation_outcome(problem: InputProblem, recorded: str) -> JSON:
+    """An OperationOutcome naming the input and the problem (no PHI: ids and rule words only)."""
+    digest = hashlib.sha256(f"{problem.where}|{problem.message}".encode()).hexdigest()[:24]
+    return {
+        "resourceType": "OperationOutcome",
+        "id": f"input-{digest}",
+        "meta": {"lastUpdated": recorded, **written_by_meta()},
+        "issue": [{
+            "severity": problem.severity,
+            "code": problem.code,
+            "diagnostics": f"{problem.where}: {problem.message}",
+            "location": [problem.where],
+        }],
+    }
+
+
+def _coding(system: str, code: str, display: str | None) -> dict[str, Any]:
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return coding

@@ -1,0 +1,118 @@
+"""Tolerant accessors for FHIR resources held as plain JSON objects.
+
+Real EHR data carries vendor extras and small violations, so the reading side never assumes a
+shape: every accessor returns an empty value instead of raising on an unexpected type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+JSON = dict[str, Any]
+
+_DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_RELATIVE_REF = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def as_list(value: Any) -> list[Any]:
+    """A FHIR repeating element as a list (a lone object becomes a one-item list)."""
+    if isinstance(value, list):
+        return value
+    if value is None:
+        return []
+    return [value]
+
+
+def objects(value: Any) -> Iterator[JSON]:
+    """The JSON objects of a repeating element, skipping anything that is not an object."""
+    for item in as_list(value):
+        if isinstance(item, dict):
+            yield item
+
+
+def text(value: Any) -> str | None:
+    """A string value, or None for anything else."""
+    return value if isinstance(value, str) and value else None
+
+
+def codings(concept: Any) -> list[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept, skipping malformed codings."""
+    if not isinstance(concept, dict):
+        return []
+    pairs = []
+    for coding in objects(concept.get("coding")):
+        system, code = coding.get("system"), coding.get("code")
+        if isinstance(system, str) and isinstance(code, str) and code.strip():
+            pairs.append((system.strip(), code.strip()))
+    return pairs
+
+
+def codes_in(concept: Any, system: str) -> list[str]:
+    """Codes of one system in a CodeableConcept."""
+    return [code for sys, code in codings(concept) if sys == system]
+
+
+def reference(value: Any) -> str | None:
+    """A Reference as 'Type/id' (absolute and versioned forms normalised), '#id' or 'urn:...'.
+
+    Absolute references are cut to their last two segments: EHRs send both
+    'Patient/1' and 'https://ehr/fhir/Patient/1' for the same resource.
+    """
+    if not isinstance(value, dict):
+        return None
+    ref = value.get("reference")
+    if not isinstance(ref, str) or not ref.strip():
+        return None
+    ref = ref.strip()
+    if ref.startswith("#") or ref.startswith("urn:"):
+        return ref
+    if "?" in ref:
+        return None  # conditional references are not resolvable offline
+    ref = re.sub(r"/_history/[^/]+$", "", ref)
+    parts = ref.rstrip("/").split("/")
+    if len(parts) >= 2:
+        candidate = f"{parts[-2]}/{parts[-1]}"
+        if _RELATIVE_REF.match(candidate):
+            return candidate
+    return None
+
+
+def reference_type(ref: str | None) -> str | None:
+    """The resource type of a 'Type/id' reference."""
+    if ref and "/" in ref and not ref.startswith("urn:"):
+        return ref.split("/", 1)[0]
+    return None
+
+
+def resource_key(resource: JSON) -> str | None:
+    """'Type/id' of a resource, or None when it has no usable type or id."""
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    if isinstance(rtype, str) and isinstance(rid, str) and rid:
+        return f"{rtype}/{rid}"
+    return None
+
+
+def parse_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date/dateTime as written (the clinic's local date).
+
+    The date part is taken as recorded, without converting the offset: a session at
+    23:30-05:00 happened on that local date, which is the date of service.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _DATE_PREFIX.match(value.strip())
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None
+
+
+def version_of(resource: JSON) -> str | None:
+    """meta.versionId, if any."""
+    meta = resource.get("meta")
+    return text(meta.get("versionId")) if isinstance(meta, dict) else None

@@ -1,0 +1,139 @@
+"""The offline pipeline: source -> grouping -> assembly -> rules -> building -> sink.
+
+Only the source and the sink do I/O; everything between is pure and runs patient by patient.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .assemble import SharedIndex, assemble_sessions
+from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, now_instant
+from .fhirjson import JSON
+from .grouping import group_by_patient
+from .problems import InputProblem
+from .rules import Decision, decide
+from .session import Session
+from .settings import Settings
+from .sources.base import Source
+from .tables import CodingTables, load_tables
+
+
+@dataclass
+class CaseResult:
+    """One case, its decision, and the resources written for it."""
+
+    session: Session
+    decision: Decision
+    claim: JSON | None = None
+    task: JSON | None = None
+    provenance: JSON | None = None
+
+
+class Sink(Protocol):
+    def write_case(self, result: CaseResult) -> None: ...
+
+    def write_problem(self, outcome: JSON) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class RunSummary:
+    """What a run saw and did; printed at the end of every run."""
+
+    sessions: int = 0
+    claims_active: int = 0
+    claims_draft: int = 0
+    no_claim: int = 0
+    tasks: int = 0
+    input_problems: int = 0
+    held_by_rule: Counter[str] = field(default_factory=Counter)
+
+    def record(self, result: CaseResult) -> None:
+        self.sessions += 1
+        if result.claim is None:
+            self.no_claim += 1
+        elif result.claim["status"] == "active":
+            self.claims_active += 1
+        else:
+            self.claims_draft += 1
+        if result.task is not None:
+            self.tasks += 1
+        for finding in result.decision.holds:
+            self.held_by_rule[finding.rule] += 1
+
+    def lines(self) -> list[str]:
+        held = ", ".join(f"{rule}={n}" for rule, n in sorted(self.held_by_rule.items())) or "none"
+        return [
+            f"sessions seen:    {self.sessions}",
+            f"claims active:    {self.claims_active}",
+            f"claims held:      {self.claims_draft} (draft, with a review Task)",
+            f"no claim:         {self.no_claim}",
+            f"review tasks:     {self.tasks}",
+            f"holds by rule:    {held}",
+            f"input problems:   {self.input_problems} (see OperationOutcome output)",
+        ]
+
+
+def code_session(session: Session, tables: CodingTables, settings: Settings, now: str) -> CaseResult:
+    """Decide one case and build what it needs written (R11)."""
+    decision = decide(session, tables, settings.coding)
+    result = CaseResult(session, decision)
+    if decision.outcome == "no_claim_line":
+        if decision.no_claim_tasks:
+            injected = [p.reference for p in session.procedures if p.has_injectate]
+            focus = injected[0] if injected else session.procedures[0].reference
+            result.task = build_review_task(session, decision, focus, now)
+        return result
+    result.claim = build_claim(session, decision, settings.coding, now)
+    result.provenance = build_provenance(result.claim, session, decision, now)
+    if decision.outcome == "hold_for_review":
+        result.task = build_review_task(session, decision, f"Claim/{result.claim['id']}", now)
+    return result
+
+
+def code_patient(patient: str, resources: list[JSON], shared: SharedIndex, tables: CodingTables,
+                 settings: Settings, now: str) -> tuple[list[CaseResult], list[InputProblem]]:
+    sessions, problems = assemble_sessions(patient, resources, shared, tables)
+    if settings.since:
+        sessions = [s for s in sessions if s.service_date.isoformat() >= settings.since]
+    return [code_session(s, tables, settings, now) for s in sessions], problems
+
+
+def load_run_tables(settings: Settings) -> CodingTables:
+    tables = load_tables(settings.mappings_dir, settings.include_low_confidence_muscles, settings.cms_ptp_files)
+    for pair in settings.local_dry_needling_codes:
+        tables.procedure_kinds.setdefault(pair, "dry-needling")
+    return tables
+
+
+def run(source: Source, sink: Sink, settings: Settings, tables: CodingTables | None = None) -> RunSummary:
+    """Code everything a source holds into a sink; bad inputs become OperationOutcomes."""
+    tables = tables or load_run_tables(settings)
+    now = now_instant()
+    summary = RunSummary()
+    grouped = group_by_patient(source.items(), source.size_hint())
+    reported: set[str] = set()
+
+    def report(problem: InputProblem) -> None:
+        text = str(problem)
+        if text not in reported:
+            reported.add(text)
+            summary.input_problems += 1
+            sink.write_problem(build_operation_outcome(problem, now))
+
+    for problem in grouped.problems:
+        report(problem)
+    for patient, resources in grouped.groups:
+        results, problems = code_patient(patient, resources, grouped.shared, tables, settings, now)
+        for problem in problems:
+            report(problem)
+        for result in results:
+            summary.record(result)
+            sink.write_case(result)
+    sink.close()
+    return summary
+

@@ -1,0 +1,61 @@
+"""R6 (and the R1 hint check): choose 20560 or 20561 from the muscle count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import systems
+from ..session import ProcedureFacts
+from .decision import Finding
+from .muscles import MuscleCount
+
+ONE_OR_TWO_MUSCLES = "20560"
+THREE_OR_MORE_MUSCLES = "20561"
+
+
+@dataclass
+class CodeChoice:
+    """The chosen CPT code (or none), and whether the case has no line at all."""
+
+    cpt: str | None
+    no_line: bool = False
+    holds: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+
+def choose_code(count: MuscleCount) -> CodeChoice:
+    """n >= 3: 20561; n in 1..2 with every site resolved: 20560; otherwise hold or no line (R6).
+
+    One unit of one code per case, always: the code already encodes the count.
+    """
+    n = len(count.muscles)
+    unresolved = len(count.unresolved)
+    if n >= 3:
+        warnings = []
+        if unresolved:
+            warnings.append(Finding("R6", f"{unresolved} site(s) could not be mapped; 20561 holds at 3 or more anyway: "
+                                          + "; ".join(count.unresolved)))
+        return CodeChoice(THREE_OR_MORE_MUSCLES, warnings=warnings)
+    if n in (1, 2):
+        if unresolved:
+            return CodeChoice(None, holds=[Finding(
+                "R6", f"{n} muscle(s) counted but {unresolved} site(s) could not be mapped; the true count may be 3 or more: "
+                + "; ".join(count.unresolved))])
+        return CodeChoice(ONE_OR_TWO_MUSCLES)
+    if count.everything_was_injection:
+        return CodeChoice(None, no_line=True)
+    reason = "no countable muscle documented"
+    if count.unresolved:
+        reason += ": " + "; ".join(count.unresolved)
+    return CodeChoice(None, holds=[Finding("R6", reason)])
+
+
+def check_clinician_code(procedures: list[ProcedureFacts], chosen: str | None) -> list[Finding]:
+    """R1: the clinician's CPT on the Procedure is a hint; a disagreement is a warning."""
+    if chosen is None:
+        return []
+    hinted = sorted({code for p in procedures for system, code in p.codes
+                     if system == systems.CPT and code in (ONE_OR_TWO_MUSCLES, THREE_OR_MORE_MUSCLES)})
+    if hinted and hinted != [chosen]:
+        return [Finding("R1", f"the Procedure says {'/'.join(hinted)} but the documented muscles give {chosen}")]
+    return []

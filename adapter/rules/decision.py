@@ -1,0 +1,43 @@
+"""What the rules decide for one case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..session import CoverageFacts, Diagnosis, Muscle
+
+Outcome = Literal["claim_line", "hold_for_review", "no_claim_line"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A hold reason or a warning, with the rule that raised it."""
+
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
+
+
+@dataclass
+class Decision:
+    """The outcome for one case: the line (if any), the holds and the warnings (R11)."""
+
+    outcome: Outcome
+    cpt: str | None = None
+    modifiers: tuple[str, ...] = ()
+    muscles: tuple[Muscle, ...] = ()
+    holds: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    no_claim_tasks: list[Finding] = field(default_factory=list)
+    counted_procedures: tuple[str, ...] = ()
+    counted_observations: tuple[str, ...] = ()
+    diagnoses: tuple[Diagnosis, ...] = ()
+    coverage: CoverageFacts | None = None
+    rules_fired: frozenset[str] = frozenset()
+
+    @property
+    def muscle_count(self) -> int:
+        return len(self.muscles)

@@ -1,0 +1,139 @@
+"""R7: the modifiers of the 2056x line, in the configured order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import systems
+from ..anatomy import read_site
+from ..session import Clinician, Muscle, ProcedureFacts, Session
+from ..settings import CodingSettings
+from ..tables import CodingTables
+from .decision import Finding
+
+# Never on the 2056x line (R7): sides are in the muscle count, 25 belongs on the E/M line,
+# 76/77 need a person. choose_modifiers cannot produce them; this set documents and guards it.
+NEVER_ON_DRY_NEEDLING = frozenset({"RT", "LT", "50", "25", "76", "77"})
+CPT_MODIFIERS = frozenset({"25", "50", "59", "76", "77"})
+EVALUATION_AND_MANAGEMENT = frozenset(f"992{n:02d}" for n in range(2, 16))
+
+
+@dataclass
+class ModifierChoice:
+    modifiers: tuple[str, ...] = ()
+    holds: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+
+def therapist_role(clinician: Clinician | None) -> str | None:
+    """'PT', 'PTA', 'both' (conflicting roles) or None, from NUCC taxonomy codes."""
+    if clinician is None:
+        return None
+    is_pt = systems.PHYSICAL_THERAPIST in clinician.taxonomies
+    is_pta = systems.PHYSICAL_THERAPIST_ASSISTANT in clinician.taxonomies
+    if is_pt and is_pta:
+        return "both"
+    return "PT" if is_pt else "PTA" if is_pta else None
+
+
+def modifier_system(modifier: str, settings: CodingSettings) -> str:
+    """CPT modifiers use the CPT system; HCPCS Level II ones the configured HCPCS URI (R7)."""
+    return systems.CPT if modifier in CPT_MODIFIERS else settings.hcpcs_system
+
+
+def choose_modifiers(
+    session: Session,
+    cpt: str,
+    muscles: list[Muscle],
+    tables: CodingTables,
+    settings: CodingSettings,
+    add_kx: bool,
+) -> ModifierChoice:
+    """GP/CQ for therapists, 59/X only on an NCCI PTP hit, KX from R8, ordered (R7)."""
+    choice = ModifierChoice()
+    chosen: list[str] = []
+    role = therapist_role(session.clinician)
+    if session.clinician is not None and not session.clinician.taxonomies:
+        choice.holds.append(Finding("R7", f"no NUCC taxonomy found for {session.clinician.reference}; GP/CQ cannot be decided"))
+    if role == "both":
+        choice.holds.append(Finding("R7", "the clinician has both physical therapist and assistant roles; GP/CQ cannot be decided"))
+    elif role in ("PT", "PTA") and settings.gp_for_therapists:
+        chosen.append("GP")
+    if role == "PTA":
+        chosen.append("CQ")
+        choice.holds.append(Finding("R7", "dry needling by a physical therapist assistant: scope depends on the state (policy)"))
+    distinct = _distinct_service_modifier(session, cpt, muscles, tables, settings, choice)
+    if distinct:
+        chosen.append(distinct)
+    if add_kx:
+        chosen.append("KX")
+    order = {m: i for i, m in enumerate(settings.modifier_order)}
+    choice.modifiers = tuple(sorted(dict.fromkeys(chosen), key=lambda m: order.get(m, len(order))))
+    assert not NEVER_ON_DRY_NEEDLING.intersection(choice.modifiers)
+    return choice
+
+
+def _distinct_service_modifier(session: Session, cpt: str, muscles: list[Muscle], tables: CodingTables,
+                               settings: CodingSettings, choice: ModifierChoice) -> str | None:
+    """59/XE/XS/XP/XU only where a loaded PTP pair makes 2056x column 2 with indicator 1 (R7)."""
+    wanted: set[str] = set()
+    hit_codes: set[str] = set()
+    for other in session.same_day_procedures:
+        if other.status != "completed" or other.kind in ("dry-needling", "acupuncture"):
+            continue
+        for code in {c for s, c in other.codes if s == systems.CPT}:
+            for pair in tables.ptp_pairs:
+                if not pair.active_on(session.service_date) or pair.modifier_indicator == "9":
+                    continue
+                if pair.column1 == code and pair.column2 == cpt:
+                    hit_codes.add(code)
+                    if pair.modifier_indicator == "0":
+                        choice.holds.append(Finding("R7", f"NCCI PTP {code}/{cpt} has modifier indicator 0: not payable together"))
+                        continue
+                    x_modifier = _fitting_x_modifier(session, other, muscles, tables)
+                    if x_modifier is None:
+                        choice.holds.append(Finding(
+                            "R7", f"NCCI PTP {code}/{cpt} allows a modifier, but the record shows no separate encounter, "
+                            "practitioner or structure"))
+                    else:
+                        wanted.add(x_modifier)
+                elif pair.column1 == cpt and pair.column2 == code:
+                    hit_codes.add(code)
+                    choice.warnings.append(Finding("R7", f"NCCI PTP {cpt}/{code}: {code} is the column-2 code; check its line"))
+    _warn_risky_codes(session, hit_codes, settings, choice)
+    if len(wanted) > 1:
+        choice.holds.append(Finding("R7", f"several PTP pairs call for different modifiers ({', '.join(sorted(wanted))})"))
+        return None
+    return wanted.pop() if wanted else None
+
+
+def _fitting_x_modifier(session: Session, other: ProcedureFacts, muscles: list[Muscle],
+                        tables: CodingTables) -> str | None:
+    """XE for a separate encounter, XP for another practitioner, XS for another structure."""
+    own_encounters = {p.encounter for p in session.procedures if p.encounter}
+    if other.encounter and own_encounters and other.encounter not in own_encounters:
+        return "XE"
+    if other.clinician and session.clinician and other.clinician != session.clinician.key:
+        return "XP"
+    other_muscles = [m for site in other.sites for m in read_site(site, tables).muscles]
+    resolved = all(not read_site(site, tables).unresolved for site in other.sites)
+    if other.sites and resolved and not {m.muscle for m in other_muscles} & {m.muscle for m in muscles}:
+        return "XS"
+    return None
+
+
+def _warn_risky_codes(session: Session, hit_codes: set[str], settings: CodingSettings,
+                      choice: ModifierChoice) -> None:
+    risky = set(settings.risky_same_day_codes)
+    for other in session.same_day_procedures:
+        if other.status != "completed":
+            continue
+        for system, code in other.codes:
+            if system != systems.CPT or code in hit_codes:
+                continue
+            if code in risky:
+                choice.warnings.append(Finding(
+                    "R7", f"{code} on the same date: no NCCI pair loaded, so no 59/X; check the PTP edit for 2056x/{code}"))
+            elif code in EVALUATION_AND_MANAGEMENT:
+                choice.warnings.append(Finding(
+                    "R7", f"E/M {code} on the same date: modifier 25 belongs on the E/M line, never on 2056x"))

@@ -1,0 +1,112 @@
+"""R8: the payer. Coverage on the date, Medicare's NCD 30.3.3 limits, payer-policy warnings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from ..session import CoverageFacts, Diagnosis, Session
+from ..settings import CodingSettings
+from ..tables import CodingTables
+from .decision import Finding
+from .modifiers import therapist_role
+
+# NCD 30.3.3 covers chronic low back pain; the M54.5x family is what every source quotes
+# (research-notes.md 6.1 [S12][S30]); the CR 11755 code list itself was not read.
+LOW_BACK_PAIN = re.compile(r"^M54\.5\d?$")
+FIRST_KX_SESSION = 13
+LAST_COVERED_SESSION = 20
+LOOKBACK = timedelta(days=365)
+
+
+@dataclass
+class PayerResult:
+    coverage: CoverageFacts | None = None
+    add_kx: bool = False
+    holds: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+
+def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Finding], list[Finding]]:
+    """The active Coverage on the date of service (lowest order first), or a hold."""
+    day = session.service_date
+    active = [
+        c for c in session.coverages
+        if c.status == "active" and (c.starts is None or c.starts <= day) and (c.ends is None or day <= c.ends)
+    ]
+    if not active:
+        return None, [Finding("R8", "no active Coverage for the patient on the date of service")], []
+    active.sort(key=lambda c: (c.order if c.order is not None else 1_000_000, c.reference))
+    warnings = []
+    if len(active) > 1:
+        warnings.append(Finding("R8", f"{len(active)} active Coverages; billed to {active[0].reference} (lowest order)"))
+    return active[0], [], warnings
+
+
+def is_medicare(coverage: CoverageFacts) -> bool:
+    """Source of Payment Typology codes starting with 1: Medicare FFS or Medicare Advantage."""
+    return any(code.startswith("1") for code in coverage.payer_type_codes)
+
+
+def medicare_session_number(session: Session) -> int:
+    """1 + distinct earlier dates with completed dry needling or acupuncture in the last 365 days (R8)."""
+    start = session.service_date - LOOKBACK
+    return 1 + sum(1 for d in session.prior_service_dates if start <= d < session.service_date)
+
+
+def apply_payer_rules(
+    session: Session,
+    coverage: CoverageFacts,
+    diagnoses: list[Diagnosis],
+    tables: CodingTables,
+    settings: CodingSettings,
+) -> PayerResult:
+    """Medicare: therapists never covered; others only for cLBP, sessions 13-20 KX, 21+ hold.
+
+    Other payers: the payer-policy table adds warnings (or holds, if a deployment says so),
+    and never drops a line.
+    """
+    result = PayerResult(coverage=coverage)
+    if is_medicare(coverage):
+        _medicare(session, diagnoses, settings, result)
+    for policy in tables.payer_policies:
+        if _matches(policy.match, policy.value, coverage):
+            finding = Finding("R8", f"{policy.message} (source: {policy.source})")
+            (result.holds if policy.action == "hold" else result.warnings).append(finding)
+    return result
+
+
+def _medicare(session: Session, diagnoses: list[Diagnosis], settings: CodingSettings, result: PayerResult) -> None:
+    role = therapist_role(session.clinician)
+    if role is not None:
+        result.holds.append(Finding(
+            "R8", "Medicare does not cover dry needling by therapists; ABN / patient liability path"))
+        return
+    taxonomies = session.clinician.taxonomies if session.clinician else frozenset()
+    if any(t.startswith(settings.medicare_physician_prefixes) for t in taxonomies):
+        pass
+    elif any(t.startswith(settings.medicare_conditional_prefixes) for t in taxonomies):
+        result.warnings.append(Finding(
+            "R8", "PA/NP/CNS: Medicare covers needling only with ACAOM training and an acupuncture licence (NCD 30.3.3)"))
+    else:
+        result.holds.append(Finding("R8", "the clinician is not an eligible Medicare practitioner for NCD 30.3.3"))
+        return
+    if not any(LOW_BACK_PAIN.match(d.code) for d in diagnoses):
+        result.holds.append(Finding("R8", "Medicare covers dry needling only for chronic low back pain (NCD 30.3.3)"))
+        return
+    result.warnings.append(Finding("R8", "document chronicity: low back pain for 12 weeks or more (NCD 30.3.3)"))
+    number = medicare_session_number(session)
+    if number > LAST_COVERED_SESSION:
+        result.holds.append(Finding("R8", f"session {number} in 12 months: Medicare covers at most {LAST_COVERED_SESSION}"))
+    elif number >= FIRST_KX_SESSION:
+        result.add_kx = True
+        result.warnings.append(Finding("R8", f"session {number} in 12 months: KX; improvement must be documented"))
+
+
+def _matches(kind: str, value: str, coverage: CoverageFacts) -> bool:
+    if kind == "payer-name":
+        return any(value in name.lower() for name in coverage.payer_names)
+    if kind == "payer-identifier":
+        return value in (i.lower() for i in coverage.payer_identifiers)
+    return any(code.startswith(value) for code in coverage.payer_type_codes)

@@ -1,0 +1,52 @@
+"""R2: which dry-needling Procedures are billable, ignored, or held, by their status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..session import ProcedureFacts, Session
+from .decision import Finding
+
+BILLABLE = "completed"
+IGNORED = frozenset({"entered-in-error", "not-done"})
+HELD = frozenset({"preparation", "in-progress", "on-hold", "stopped", "unknown"})
+HELD_ENCOUNTER = frozenset({"cancelled", "entered-in-error"})
+
+
+@dataclass
+class StatusSplit:
+    """The session's dry-needling Procedures sorted by what their status allows."""
+
+    billable: list[ProcedureFacts] = field(default_factory=list)
+    held: list[ProcedureFacts] = field(default_factory=list)
+    ignored: list[ProcedureFacts] = field(default_factory=list)
+    holds: list[Finding] = field(default_factory=list)
+
+    @property
+    def nothing_billable(self) -> bool:
+        """Every Procedure was ignored: no Claim (R2, R11)."""
+        return not self.billable and not self.held
+
+
+def split_by_status(session: Session) -> StatusSplit:
+    """Sort Procedures by R2: completed bills, entered-in-error/not-done are ignored, others hold.
+
+    A completed Procedure whose Encounter is cancelled or entered-in-error holds too.
+    """
+    split = StatusSplit()
+    encounter_status = {e.reference: e.status for e in session.encounters}
+    for procedure in session.procedures:
+        if procedure.status in IGNORED:
+            split.ignored.append(procedure)
+        elif procedure.status == BILLABLE:
+            status = encounter_status.get(procedure.encounter or "")
+            if status in HELD_ENCOUNTER:
+                split.held.append(procedure)
+                split.holds.append(Finding("R2", f"{procedure.reference} is completed but its {procedure.encounter} is {status}"))
+            else:
+                split.billable.append(procedure)
+        else:
+            split.held.append(procedure)
+            shown = procedure.status if procedure.status in HELD else f"'{procedure.status or 'missing'}' (not an R4 status)"
+            split.holds.append(Finding("R2", f"{procedure.reference} has status {shown}; only completed sessions are billed"))
+    return split

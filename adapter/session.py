@@ -1,0 +1,121 @@
+"""The lean, typed view of one billing case that the coding rules read (R3).
+
+Case assembly fills these from FHIR JSON; the rules never see raw resources, so they stay
+pure and fast, and every fact they use is named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class SiteInput:
+    """One documented body site, before mapping: codings, text and laterality qualifiers.
+
+    `origin` names where it came from (e.g. 'Procedure/p1 bodySite[0]'), for messages.
+    """
+
+    origin: str
+    codings: tuple[tuple[str, str], ...] = ()
+    text: str | None = None
+    laterality: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Muscle:
+    """A countable muscle: the muscle concept and its side (left, right or none) (R4)."""
+
+    muscle: str
+    side: str
+
+
+@dataclass(frozen=True)
+class ProcedureFacts:
+    """A Procedure as the rules see it."""
+
+    reference: str
+    version: str | None
+    status: str
+    kind: str | None
+    codes: tuple[tuple[str, str], ...]
+    service_date: date | None
+    encounter: str | None
+    clinician: str | None
+    sites: tuple[SiteInput, ...] = ()
+    has_injectate: bool = False
+
+
+@dataclass(frozen=True)
+class ObservationFacts:
+    """An Observation partOf a dry-needling Procedure, with the site it documents (R4)."""
+
+    reference: str
+    version: str | None
+    status: str
+    part_of: str
+    sites: tuple[SiteInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class EncounterFacts:
+    reference: str
+    version: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Clinician:
+    """The rendering clinician: the reference to bill under and their NUCC taxonomies."""
+
+    key: str
+    reference: str
+    taxonomies: frozenset[str]
+    organization: str | None = None
+
+
+@dataclass(frozen=True)
+class CoverageFacts:
+    reference: str
+    status: str
+    payer_type_codes: tuple[str, ...]
+    payer_names: tuple[str, ...]
+    payer_identifiers: tuple[str, ...]
+    starts: date | None
+    ends: date | None
+    order: int | None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """An ICD-10-CM diagnosis and where it was documented (R9)."""
+
+    code: str
+    display: str | None
+    source: str
+
+
+@dataclass
+class Session:
+    """One case: patient, date of service, rendering clinician, and what the rules need."""
+
+    patient: str
+    service_date: date
+    clinician: Clinician | None
+    procedures: list[ProcedureFacts]
+    observations: list[ObservationFacts] = field(default_factory=list)
+    encounters: list[EncounterFacts] = field(default_factory=list)
+    same_day_procedures: list[ProcedureFacts] = field(default_factory=list)
+    other_clinicians_same_day: tuple[str, ...] = ()
+    coverages: list[CoverageFacts] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    prior_service_dates: frozenset[date] = frozenset()
+    billing_provider: str | None = None
+    assembly_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The case key that the Claim identifier is derived from (R3)."""
+        return (self.patient, self.service_date.isoformat(), self.clinician.key if self.clinician else "unknown")

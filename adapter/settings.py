@@ -1,0 +1,86 @@
+"""Settings of the coding rules and of a run, with their defaults and a TOML loader.
+
+Every setting is documented in docs/configuration.md. Secrets are never settings: they come
+from files or environment variables named here (see fhir/auth.py).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from . import systems
+from .tables import DEFAULT_MAPPINGS
+
+# R7 policy order: 59/X*, 76/77, GP, CQ, KX, GA/GX/GY/GZ (research-notes.md 4, not an external rule).
+DEFAULT_MODIFIER_ORDER = ("59", "XE", "XS", "XP", "XU", "76", "77", "GP", "CQ", "KX", "GA", "GX", "GY", "GZ")
+
+# R8: who may furnish Medicare-covered needling under NCD 30.3.3 (research-notes.md 8 [P][S6]).
+# Physicians (NUCC 20xxxxxxxX allopathic/osteopathic); PA, NP, CNS only with ACAOM credentials,
+# which the EHR data cannot show, so they are eligible with a warning.
+MEDICARE_PHYSICIAN_PREFIXES = ("20",)
+MEDICARE_CONDITIONAL_PREFIXES = ("363A", "363L", "364S")
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used."""
+
+
+@dataclass(frozen=True)
+class CodingSettings:
+    """Settings the pure coding rules read."""
+
+    hcpcs_system: str = systems.HCPCS
+    modifier_order: tuple[str, ...] = DEFAULT_MODIFIER_ORDER
+    gp_for_therapists: bool = True
+    medicare_physician_prefixes: tuple[str, ...] = MEDICARE_PHYSICIAN_PREFIXES
+    medicare_conditional_prefixes: tuple[str, ...] = MEDICARE_CONDITIONAL_PREFIXES
+    risky_same_day_codes: tuple[str, ...] = (
+        "97140", "97110", "97112", "97530", "98940", "98941", "98942",
+        "98925", "98926", "98927", "98928", "98929",
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of a run."""
+
+    coding: CodingSettings = field(default_factory=CodingSettings)
+    mappings_dir: Path = DEFAULT_MAPPINGS
+    include_low_confidence_muscles: bool = False
+    cms_ptp_files: tuple[Path, ...] = ()
+    local_dry_needling_codes: tuple[tuple[str, str], ...] = ()
+    since: str | None = None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Settings from a TOML file ([coding] and [run] tables), or the defaults."""
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read configuration {path}: {error}") from error
+    coding = _apply(CodingSettings(), data.get("coding", {}), "coding")
+    run: dict[str, Any] = dict(data.get("run", {}))
+    settings = Settings(coding=coding)
+    if "mappings_dir" in run:
+        run["mappings_dir"] = (path.parent / run["mappings_dir"]).resolve()
+    if "cms_ptp_files" in run:
+        run["cms_ptp_files"] = tuple((path.parent / p).resolve() for p in run["cms_ptp_files"])
+    if "local_dry_needling_codes" in run:
+        run["local_dry_needling_codes"] = tuple(
+            (str(c["system"]), str(c["code"])) for c in run["local_dry_needling_codes"]
+        )
+    return _apply(settings, run, "run")
+
+
+def _apply(target: Any, values: dict[str, Any], table: str) -> Any:
+    known = {f.name for f in fields(target)} - {"coding"}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in [{table}]: {', '.join(sorted(unknown))}")
+    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return replace(target, **converted)

@@ -1,0 +1,1 @@
+"""Sinks: where the Claims, Tasks, Provenances and OperationOutcomes go."""

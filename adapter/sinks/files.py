@@ -1,0 +1,44 @@
+"""A directory sink: Claim.ndjson, Task.ndjson, Provenance.ndjson, OperationOutcome.ndjson.
+
+Files are written under temporary names and renamed when the run completes, so a crashed run
+never leaves a half-written output that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO
+
+from ..fhirjson import JSON
+from ..pipeline import CaseResult
+
+OUTPUT_TYPES = ("Claim", "Task", "Provenance", "OperationOutcome")
+
+
+class FileSink:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._handles: dict[str, IO[str]] = {
+            rtype: (directory / f".{rtype}.ndjson.partial").open("w", encoding="utf-8") for rtype in OUTPUT_TYPES
+        }
+
+    def _write(self, resource: JSON) -> None:
+        self._handles[resource["resourceType"]].write(json.dumps(resource, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+    def write_case(self, result: CaseResult) -> None:
+        for resource in (result.claim, result.task, result.provenance):
+            if resource is not None:
+                self._write(resource)
+
+    def write_problem(self, outcome: JSON) -> None:
+        self._write(outcome)
+
+    def close(self) -> None:
+        for rtype, handle in self._handles.items():
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            os.replace(self.directory / f".{rtype}.ndjson.partial", self.directory / f"{rtype}.ndjson")

@@ -1,0 +1,71 @@
+"""What every source yields, and how a source is chosen from its command-line spelling."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from ..fhirjson import JSON
+from ..problems import InputProblem
+
+SourceItem = JSON | InputProblem
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,60}$")
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (exit status 2)."""
+
+
+class Source(Protocol):
+    """A stream of resources (and problems with inputs that are not usable resources)."""
+
+    description: str
+
+    def items(self) -> Iterator[SourceItem]: ...
+
+    def size_hint(self) -> int:
+        """Roughly how many bytes the source holds (0 when unknown)."""
+        ...
+
+
+@functools.lru_cache(maxsize=512)
+def is_fhir_resource_type(name: str) -> bool:
+    """Whether a resourceType names a FHIR resource (checked against the R4B model modules)."""
+    if not _TYPE_NAME.match(name):
+        return False
+    return importlib.util.find_spec(f"fhir.resources.R4B.{name.lower()}") is not None
+
+
+def check_resource(resource: object, where: str) -> SourceItem:
+    """The resource itself, or a problem saying why it is not one."""
+    if not isinstance(resource, dict):
+        return InputProblem(where, "not a JSON object", "error", "structure")
+    rtype = resource.get("resourceType")
+    if not isinstance(rtype, str) or not is_fhir_resource_type(rtype):
+        shown = rtype if isinstance(rtype, str) and len(rtype) < 64 else "(missing or invalid)"
+        return InputProblem(where, f"unknown resourceType {shown}", "error", "structure")
+    rid = resource.get("id")
+    if not isinstance(rid, str) or not rid or len(rid) > 64:
+        return InputProblem(where, f"{rtype} without a usable id", "error", "required")
+    return resource
+
+
+def open_source(spec: str) -> Source:
+    """A server URL, a directory of NDJSON files, an .ndjson file, or a Bundle JSON file."""
+    from .bundle import BundleFileSource
+    from .ndjson import NdjsonSource
+
+    if spec.startswith(("http://", "https://")):
+        raise SourceError("server sources are opened by the sync command's client")
+    path = Path(spec)
+    if path.is_dir():
+        return NdjsonSource(sorted(path.glob("*.ndjson")), str(path))
+    if path.is_file():
+        if path.suffix == ".ndjson":
+            return NdjsonSource([path], str(path))
+        return BundleFileSource(path)
+    raise SourceError(f"source not found: {spec}")

@@ -1,0 +1,66 @@
+"""Shared test helpers: run the offline pipeline on resources and read what it wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from adapter.pipeline import CaseResult, run
+from adapter.settings import Settings
+from adapter.sources.base import SourceItem, check_resource
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+class ListSource:
+    """A source over resources already in memory."""
+
+    description = "test resources"
+
+    def __init__(self, resources: list[dict[str, Any]]) -> None:
+        self.resources = resources
+
+    def size_hint(self) -> int:
+        return 0
+
+    def items(self):  # type: ignore[no-untyped-def]
+        for i, resource in enumerate(self.resources):
+            item: SourceItem = check_resource(resource, f"item[{i}]")
+            yield item
+
+
+class MemorySink:
+    """Collects what a run writes."""
+
+    def __init__(self) -> None:
+        self.cases: list[CaseResult] = []
+        self.problems: list[dict[str, Any]] = []
+
+    def write_case(self, result: CaseResult) -> None:
+        self.cases.append(result)
+
+    def write_problem(self, outcome: dict[str, Any]) -> None:
+        self.problems.append(outcome)
+
+    def close(self) -> None:
+        pass
+
+    def resources(self, rtype: str) -> list[dict[str, Any]]:
+        found = []
+        for case in self.cases:
+            for resource in (case.claim, case.task, case.provenance):
+                if resource is not None and resource["resourceType"] == rtype:
+                    found.append(resource)
+        return found + [p for p in self.problems if p["resourceType"] == rtype]
+
+
+def run_resources(resources: list[dict[str, Any]], settings: Settings | None = None) -> MemorySink:
+    sink = MemorySink()
+    run(ListSource(resources), sink, settings or Settings())
+    return sink
+
+
+def bundle_resources(path: Path) -> list[dict[str, Any]]:
+    bundle = json.loads(path.read_text())
+    return [entry["resource"] for entry in bundle["entry"]]

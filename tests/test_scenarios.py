@@ -1,0 +1,106 @@
+"""Every public scenario, read from tests/scenarios/ (bundles and expected.json as shipped)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.cli import main
+from tests.helpers import SCENARIOS
+
+EXPECTED: list[dict[str, Any]] = json.loads((SCENARIOS / "expected.json").read_text())
+
+
+def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def claims_for(out: Path, patient: str, day: str) -> list[dict[str, Any]]:
+    return [
+        c for c in read_ndjson(out / "Claim.ndjson")
+        if c["patient"]["reference"] == patient and any(i["servicedDate"] == day for i in c.get("item", []))
+        or (c["patient"]["reference"] == patient and not c.get("item")
+            and any(p.get("date") == day for p in c.get("procedure", [])))
+    ]
+
+
+@pytest.mark.parametrize("scenario", EXPECTED, ids=[s["id"] for s in EXPECTED])
+def test_scenario_outcome(scenario: dict[str, Any], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--source", str(SCENARIOS / scenario["bundle"]), "--sink", str(out)]) == 0
+    claims = claims_for(out, scenario["patient"], scenario["date_of_service"])
+    tasks = [t for t in read_ndjson(out / "Task.ndjson") if t["for"]["reference"] == scenario["patient"]]
+    lines = [item for c in claims for item in c.get("item", [])
+             if item["productOrService"]["coding"][0]["code"] in ("20560", "20561")]
+
+    if scenario["outcome"] == "no_claim_line":
+        assert lines == []
+        return
+    assert len(claims) == 1, "one Claim per case"
+    claim = claims[0]
+    if scenario["outcome"] == "claim_line":
+        assert claim["status"] == "active"
+        assert tasks == []
+    else:
+        assert claim["status"] == "draft"
+        assert len(tasks) == 1 and tasks[0]["focus"]["reference"] == f"Claim/{claim['id']}"
+    if scenario["cpt"] is None:
+        assert lines == []
+        return
+    assert len(lines) == 1
+    item = lines[0]
+    assert item["productOrService"]["coding"][0]["code"] == scenario["cpt"]
+    assert item["quantity"]["value"] == 1
+    assert item["servicedDate"] == scenario["date_of_service"]
+    modifiers = [m["coding"][0]["code"] for m in item.get("modifier", [])]
+    assert sorted(modifiers) == sorted(scenario["modifiers"])
+    summary = next(s["valueString"] for s in claim["supportingInfo"] if "valueString" in s)
+    assert summary.startswith(f"{scenario['muscle_count']} muscle(s)")
+
+
+@pytest.mark.parametrize("scenario", EXPECTED, ids=[s["id"] for s in EXPECTED])
+def test_scenario_muscle_count_and_rules(scenario: dict[str, Any]) -> None:
+    from adapter.pipeline import code_patient, load_run_tables
+    from adapter.grouping import group_by_patient
+    from adapter.settings import Settings
+    from tests.helpers import ListSource, bundle_resources
+
+    settings = Settings()
+    grouped = group_by_patient(ListSource(bundle_resources(SCENARIOS / scenario["bundle"])).items())
+    results = []
+    for patient, resources in grouped.groups:
+        found, _ = code_patient(patient, resources, grouped.shared, load_run_tables(settings), settings, "2026-01-01T00:00:00Z")
+        results += found
+    mine = [r for r in results if r.session.patient == scenario["patient"]
+            and r.session.service_date.isoformat() == scenario["date_of_service"]]
+    assert len(mine) == 1
+    decision = mine[0].decision
+    assert decision.outcome == scenario["outcome"]
+    assert decision.muscle_count == scenario["muscle_count"]
+    assert set(scenario["rules"]) <= decision.rules_fired | {"R1", "R5", "R11"}
+
+
+def test_all_scenarios_in_one_source(tmp_path: Path) -> None:
+    """Bundles merged into one NDJSON export give the same outcomes as one by one."""
+    by_type: dict[str, list[str]] = {}
+    for scenario in EXPECTED:
+        bundle = json.loads((SCENARIOS / scenario["bundle"]).read_text())
+        for entry in bundle["entry"]:
+            by_type.setdefault(entry["resource"]["resourceType"], []).append(json.dumps(entry["resource"]))
+    export = tmp_path / "export"
+    export.mkdir()
+    for rtype, lines in by_type.items():
+        (export / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    assert main(["run", "--source", str(export), "--sink", str(out)]) == 0
+    claims = read_ndjson(out / "Claim.ndjson")
+    for scenario in EXPECTED:
+        mine = claims_for(out, scenario["patient"], scenario["date_of_service"])
+        if scenario["outcome"] == "no_claim_line":
+            assert not any(i for c in mine for i in c.get("item", []))
+        else:
+            assert [c["status"] for c in mine] == ["active" if scenario["outcome"] == "claim_line" else "draft"]
+    assert len({c["id"] for c in claims}) == len(claims)
