@@ -101,7 +101,9 @@ def _read_snomed(site: SiteInput, code: str, tables: CodingTables) -> SiteReadin
     entry = tables.muscles.get(focus)
     if entry is None:
         if focus in tables.disabled_muscles:
-            return SiteReading(site.origin, unresolved=f"SNOMED {focus} is a low-confidence id not enabled in the muscle map")
+            return SiteReading(
+                site.origin, unresolved=f"SNOMED {focus} is a low-confidence id not enabled in the muscle map"
+            )
         return SiteReading(site.origin, unresolved=f"SNOMED {focus} is not in the muscle map")
     side_codes = expression_sides + list(site.laterality)
     sides = sides_from_codes(side_codes)
@@ -110,7 +112,9 @@ def _read_snomed(site: SiteInput, code: str, tables: CodingTables) -> SiteReadin
         sides = sides_from_codes([c for c in side_codes if c in _SIDE_CODES]) or set()
     if entry.side:
         if sides and sides != {entry.side}:
-            return SiteReading(site.origin, unresolved=f"SNOMED {focus} is {entry.side}-sided but the qualifier says otherwise")
+            return SiteReading(
+                site.origin, unresolved=f"SNOMED {focus} is {entry.side}-sided but the qualifier says otherwise"
+            )
         sides = {entry.side}
     warnings: list[str] = []
     if not sides:

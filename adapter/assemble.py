@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from . import systems
-from .fhirjson import JSON, as_list, codes_in, codings, objects, parse_date, reference, resource_key, text, version_of
+from .fhirjson import (
+    JSON,
+    as_list,
+    codes_in,
+    codings,
+    obj,
+    objects,
+    parse_date,
+    reference,
+    resource_key,
+    text,
+    version_of,
+)
 from .problems import InputProblem
 from .rules.status import IGNORED
 from .session import (
@@ -110,11 +122,19 @@ class _Assembler:
         if encounter and not encounter.startswith("Encounter/"):
             encounter = None
         if encounter and self.index.get(encounter) is None and kind:
-            self.problems.append(InputProblem(key, f"{encounter} is referenced but not in the source", "warning", "not-found"))
+            self.problems.append(
+                InputProblem(key, f"{encounter} is referenced but not in the source", "warning", "not-found")
+            )
         day = self._performed_date(resource, encounter)
         if day is None and kind:
-            self.problems.append(InputProblem(
-                key, "no performedDateTime/performedPeriod and no Encounter period: no date of service", "error", "required"))
+            self.problems.append(
+                InputProblem(
+                    key,
+                    "no performedDateTime/performedPeriod and no Encounter period: no date of service",
+                    "error",
+                    "required",
+                )
+            )
             return None
         status = text(resource.get("status")) or ""
         clinician = self.clinician_of(resource, encounter)
@@ -127,7 +147,7 @@ class _Assembler:
             service_date=day,
             encounter=encounter,
             clinician=clinician.key if clinician else None,
-            sites=tuple(self.sites_of_procedure(resource, key)) if kind else (),
+            sites=tuple(self.sites_of_procedure(resource, key)),
             has_injectate=key in self._injected,
         )
 
@@ -149,8 +169,11 @@ class _Assembler:
             sites.append(self._site_from_concept(site, f"{key} bodySite[{i}]", resource))
         for i, extension in enumerate(objects(resource.get("extension"))):
             if extension.get("url") == systems.TARGET_BODY_STRUCTURE:
-                sites.append(self._site_from_body_structure(
-                    reference(extension.get("valueReference")), f"{key} targetBodyStructure[{i}]", resource))
+                sites.append(
+                    self._site_from_body_structure(
+                        reference(extension.get("valueReference")), f"{key} targetBodyStructure[{i}]", resource
+                    )
+                )
         return sites
 
     def _site_from_concept(self, concept: object, origin: str, container: JSON) -> SiteInput:
@@ -169,8 +192,11 @@ class _Assembler:
             structure = self.index.get(ref)
         if structure is None:
             where = resource_key(container) or origin
-            self.problems.append(InputProblem(where, f"body structure {ref or '(no reference)'} is not in the source",
-                                              "error", "not-found"))
+            self.problems.append(
+                InputProblem(
+                    where, f"body structure {ref or '(no reference)'} is not in the source", "error", "not-found"
+                )
+            )
             return SiteInput(origin, problem=f"body structure {ref or '(no reference)'} not found")
         location = structure.get("location")
         qualifiers = structure.get("locationQualifier")
@@ -181,7 +207,9 @@ class _Assembler:
         if not isinstance(location, dict):
             return SiteInput(origin, problem="body structure has no location")
         laterality = tuple(code for q in as_list(qualifiers) for code in codes_in(q, systems.SNOMED))
-        return SiteInput(origin, codings=tuple(codings(location)), text=text(location.get("text")), laterality=laterality)
+        return SiteInput(
+            origin, codings=tuple(codings(location)), text=text(location.get("text")), laterality=laterality
+        )
 
     def _procedures_with_injectate(self) -> set[str]:
         injected = set()
@@ -214,7 +242,9 @@ class _Assembler:
         if actor.startswith("PractitionerRole/"):
             role = self.shared.get(actor)
             if role is None:
-                self.problems.append(InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found"))
+                self.problems.append(
+                    InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
+                )
                 return Clinician(key=actor, reference=actor, taxonomies=frozenset())
             practitioner = reference(role.get("practitioner"))
             return Clinician(
@@ -227,9 +257,15 @@ class _Assembler:
         taxonomies = frozenset(t for role in roles if role for t in _taxonomies(role))
         organizations = {reference(role.get("organization")) for role in roles if role} - {None}
         if self.shared.get(actor) is None and not roles:
-            self.problems.append(InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found"))
-        return Clinician(key=actor, reference=actor, taxonomies=taxonomies,
-                         organization=next(iter(organizations)) if len(organizations) == 1 else None)
+            self.problems.append(
+                InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
+            )
+        return Clinician(
+            key=actor,
+            reference=actor,
+            taxonomies=taxonomies,
+            organization=next(iter(organizations)) if len(organizations) == 1 else None,
+        )
 
     # -- the case ---------------------------------------------------------------------------
 
@@ -239,8 +275,10 @@ class _Assembler:
             encounter = self.index.get(encounter_ref)
             if not encounter:
                 continue
-            ranked = sorted(objects(encounter.get("diagnosis")),
-                            key=lambda d: d.get("rank") if isinstance(d.get("rank"), int) else 1_000)
+            ranked = sorted(
+                objects(encounter.get("diagnosis")),
+                key=_rank,
+            )
             for entry in ranked:
                 found += self._condition_diagnoses(reference(entry.get("condition")), encounter_ref)
         for procedure in procedures:
@@ -256,9 +294,18 @@ class _Assembler:
             return []
         condition = self.index.get(ref)
         if condition is None:
-            self.problems.append(InputProblem(where, f"{ref} is referenced but not in the source", "warning", "not-found"))
+            self.problems.append(
+                InputProblem(where, f"{ref} is referenced but not in the source", "warning", "not-found")
+            )
             return []
-        if set(codes_in(condition.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/condition-ver-status")) & _IGNORED_CONDITION:
+        if (
+            set(
+                codes_in(
+                    condition.get("verificationStatus"), "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+                )
+            )
+            & _IGNORED_CONDITION
+        ):
             return []
         concept = condition.get("code")
         return [Diagnosis(c, _display(concept, c), ref) for c in codes_in(concept, systems.ICD10CM)]
@@ -268,20 +315,24 @@ class _Assembler:
         for coverage in self.index.by_type.get("Coverage", []):
             payors = [reference(p) for p in objects(coverage.get("payor"))]
             organizations = [self.shared.get(p) for p in payors if p]
-            names = [text(o.get("name")) for o in organizations if o] + [text(p.get("display")) for p in objects(coverage.get("payor"))]
+            names = [text(o.get("name")) for o in organizations if o] + [
+                text(p.get("display")) for p in objects(coverage.get("payor"))
+            ]
             identifiers = [text(i.get("value")) for o in organizations if o for i in objects(o.get("identifier"))]
-            period = coverage.get("period") if isinstance(coverage.get("period"), dict) else {}
+            period = obj(coverage.get("period"))
             order = coverage.get("order")
-            facts.append(CoverageFacts(
-                reference=resource_key(coverage) or "Coverage/?",
-                status=text(coverage.get("status")) or "",
-                payer_type_codes=tuple(codes_in(coverage.get("type"), systems.SOPT)),
-                payer_names=tuple(n for n in names if n),
-                payer_identifiers=tuple(i for i in identifiers if i),
-                starts=parse_date(period.get("start")),
-                ends=parse_date(period.get("end")),
-                order=order if isinstance(order, int) else None,
-            ))
+            facts.append(
+                CoverageFacts(
+                    reference=resource_key(coverage) or "Coverage/?",
+                    status=text(coverage.get("status")) or "",
+                    payer_type_codes=tuple(codes_in(coverage.get("type"), systems.SOPT)),
+                    payer_names=tuple(n for n in names if n),
+                    payer_identifiers=tuple(i for i in identifiers if i),
+                    starts=parse_date(period.get("start")),
+                    ends=parse_date(period.get("end")),
+                    order=order if isinstance(order, int) else None,
+                )
+            )
         return facts
 
     def observations(self, procedure_refs: set[str]) -> list[ObservationFacts]:
@@ -295,22 +346,36 @@ class _Assembler:
             sites = []
             if observation.get("bodySite") is not None:
                 for i, site in enumerate(as_list(observation.get("bodySite"))):
-                    sites.append(self._site_from_concept(site, f"{key} bodySite" + (f"[{i}]" if i else ""), observation))
-            facts.append(ObservationFacts(key, version_of(observation), text(observation.get("status")) or "", part_of, tuple(sites)))
+                    sites.append(
+                        self._site_from_concept(site, f"{key} bodySite" + (f"[{i}]" if i else ""), observation)
+                    )
+            facts.append(
+                ObservationFacts(
+                    key, version_of(observation), text(observation.get("status")) or "", part_of, tuple(sites)
+                )
+            )
         return facts
 
     def prior_dates(self, procedures: list[ProcedureFacts]) -> frozenset[date]:
         """Dates with completed dry needling or acupuncture, from Procedures and others' Claims (R8)."""
-        dates = {p.service_date for p in procedures
-                 if p.kind in ("dry-needling", "acupuncture") and p.status == "completed" and p.service_date}
+        dates = {
+            p.service_date
+            for p in procedures
+            if p.kind in ("dry-needling", "acupuncture") and p.status == "completed" and p.service_date
+        }
         for claim in self.index.by_type.get("Claim", []):
             if claim.get("status") != "active" or _written_by_adapter(claim):
                 continue
             for item in objects(claim.get("item")):
-                if any(code in ("20560", "20561") or code.startswith("9781")
-                       for code in codes_in(item.get("productOrService"), systems.CPT)):
+                if any(
+                    code in ("20560", "20561") or code.startswith("9781")
+                    for code in codes_in(item.get("productOrService"), systems.CPT)
+                ):
                     day = parse_date(item.get("servicedDate")) or parse_date(
-                        (item.get("servicedPeriod") or {}).get("start") if isinstance(item.get("servicedPeriod"), dict) else None)
+                        (item.get("servicedPeriod") or {}).get("start")
+                        if isinstance(item.get("servicedPeriod"), dict)
+                        else None
+                    )
                     if day:
                         dates.add(day)
         return frozenset(dates)
@@ -345,24 +410,29 @@ def assemble_sessions(
         encounters = sorted({p.encounter for p in procedures if p.encounter})
         first = raw[0]
         clinician = assembler.clinician_of(first, reference(first.get("encounter")))
-        others = tuple(sorted(
-            other_key for (other_day, other_key), other in cases.items()
-            if other_day == day and other_key != clinician_key and any(p.status not in IGNORED for p in other)
-        ))
-        sessions.append(Session(
-            patient=patient,
-            service_date=day,
-            clinician=clinician,
-            procedures=procedures,
-            observations=assembler.observations(refs),
-            encounters=[_encounter_facts(ref, index.get(ref)) for ref in encounters if index.get(ref)],
-            same_day_procedures=[p for p in facts if p.service_date == day and p.kind != "dry-needling"],
-            other_clinicians_same_day=others,
-            coverages=coverages,
-            diagnoses=assembler.diagnoses(raw, encounters),
-            prior_service_dates=frozenset(d for d in prior_dates if d < day),
-            billing_provider=_billing_provider(index, encounters, clinician, raw),
-        ))
+        others = tuple(
+            sorted(
+                other_key
+                for (other_day, other_key), other in cases.items()
+                if other_day == day and other_key != clinician_key and any(p.status not in IGNORED for p in other)
+            )
+        )
+        sessions.append(
+            Session(
+                patient=patient,
+                service_date=day,
+                clinician=clinician,
+                procedures=procedures,
+                observations=assembler.observations(refs),
+                encounters=[_encounter_facts(ref, index.get(ref)) for ref in encounters if index.get(ref)],
+                same_day_procedures=[p for p in facts if p.service_date == day and p.kind != "dry-needling"],
+                other_clinicians_same_day=others,
+                coverages=coverages,
+                diagnoses=assembler.diagnoses(raw, encounters),
+                prior_service_dates=frozenset(d for d in prior_dates if d < day),
+                billing_provider=_billing_provider(index, encounters, clinician, raw),
+            )
+        )
     return sessions, assembler.problems
 
 
@@ -371,8 +441,9 @@ def _encounter_facts(ref: str, encounter: JSON | None) -> EncounterFacts:
     return EncounterFacts(ref, version_of(encounter), text(encounter.get("status")) or "")
 
 
-def _billing_provider(index: _PatientIndex, encounters: list[str], clinician: Clinician | None,
-                      procedures: list[JSON]) -> str | None:
+def _billing_provider(
+    index: _PatientIndex, encounters: list[str], clinician: Clinician | None, procedures: list[JSON]
+) -> str | None:
     """Encounter.serviceProvider, else the role's organization, else performer.onBehalfOf."""
     for ref in encounters:
         encounter = index.get(ref)
@@ -405,6 +476,11 @@ def _display(concept: object, code: str) -> str | None:
     return None
 
 
+def _rank(diagnosis: JSON) -> int:
+    rank = diagnosis.get("rank")
+    return rank if isinstance(rank, int) else 1_000
+
+
 def _written_by_adapter(resource: JSON) -> bool:
-    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    meta = obj(resource.get("meta"))
     return any(t.get("system") == systems.WRITTEN_BY_TAG_SYSTEM for t in objects(meta.get("tag")))

@@ -7,7 +7,7 @@ these builders can produce against the fhir.resources R4B models and our profile
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__, systems
@@ -40,7 +40,9 @@ def written_by_meta(profile: str | None = None) -> JSON:
     """meta.tag and meta.source that let users find and audit what the adapter wrote."""
     meta: JSON = {
         "source": META_SOURCE,
-        "tag": [{"system": systems.WRITTEN_BY_TAG_SYSTEM, "code": ADAPTER_NAME, "display": f"written by {ADAPTER_NAME}"}],
+        "tag": [
+            {"system": systems.WRITTEN_BY_TAG_SYSTEM, "code": ADAPTER_NAME, "display": f"written by {ADAPTER_NAME}"}
+        ],
     }
     if profile:
         meta["profile"] = [profile]
@@ -48,7 +50,7 @@ def written_by_meta(profile: str | None = None) -> JSON:
 
 
 def now_instant() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def build_claim(session: Session, decision: Decision, settings: CodingSettings, created: str) -> JSON:
@@ -68,18 +70,26 @@ def build_claim(session: Session, decision: Decision, settings: CodingSettings, 
     supporting = [
         {
             "sequence": i,
-            "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]},
+            "category": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]
+            },
             "valueReference": {"reference": ref},
         }
         for i, ref in enumerate(decision.counted_procedures + decision.counted_observations, start=1)
     ]
     if decision.muscles:
-        supporting.append({
-            "sequence": len(supporting) + 1,
-            "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]},
-            "valueString": f"{decision.muscle_count} muscle(s) needled: "
-            + ", ".join(f"{m.muscle} ({m.side})" if m.side != "none" else m.muscle for m in decision.muscles),
-        })
+        supporting.append(
+            {
+                "sequence": len(supporting) + 1,
+                "category": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}
+                    ]
+                },
+                "valueString": f"{decision.muscle_count} muscle(s) needled: "
+                + ", ".join(f"{m.muscle} ({m.side})" if m.side != "none" else m.muscle for m in decision.muscles),
+            }
+        )
     coverage = (
         {"reference": decision.coverage.reference}
         if decision.coverage
@@ -106,7 +116,9 @@ def build_claim(session: Session, decision: Decision, settings: CodingSettings, 
             "sequence": 1,
             "provider": {"reference": clinician_ref},
             "responsible": True,
-            "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "primary"}]},
+            "role": {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "primary"}]
+            },
         }
         taxonomy = sorted(session.clinician.taxonomies) if session.clinician else []
         if taxonomy:
@@ -123,8 +135,14 @@ def build_claim(session: Session, decision: Decision, settings: CodingSettings, 
     return claim
 
 
-def _item(session: Session, decision: Decision, settings: CodingSettings, has_care_team: bool,
-          diagnosis_count: int, information_count: int) -> JSON:
+def _item(
+    session: Session,
+    decision: Decision,
+    settings: CodingSettings,
+    has_care_team: bool,
+    diagnosis_count: int,
+    information_count: int,
+) -> JSON:
     item: JSON = {
         "sequence": 1,
         "productOrService": {"coding": [_coding(systems.CPT, str(decision.cpt), None)]},
@@ -139,7 +157,9 @@ def _item(session: Session, decision: Decision, settings: CodingSettings, has_ca
         item["informationSequence"] = list(range(1, information_count + 1))
     if decision.modifiers:
         item["modifier"] = [{"coding": [_coding(modifier_system(m, settings), m, None)]} for m in decision.modifiers]
-    encounters = sorted({p.encounter for p in session.procedures if p.encounter and p.reference in decision.counted_procedures})
+    encounters = sorted(
+        {p.encounter for p in session.procedures if p.encounter and p.reference in decision.counted_procedures}
+    )
     if encounters:
         item["encounter"] = [{"reference": ref} for ref in encounters]
     # R4 orders the elements as sequence, careTeamSequence, ..., productOrService, modifier, ...;
@@ -158,8 +178,15 @@ def build_review_task(session: Session, decision: Decision, focus: str, authored
         "status": "requested",
         "intent": "order",
         "priority": "routine",
-        "code": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": "dry-needling-review",
-                             "display": "Review a dry-needling claim"}]},
+        "code": {
+            "coding": [
+                {
+                    "system": systems.REVIEW_REASON_SYSTEM,
+                    "code": "dry-needling-review",
+                    "display": "Review a dry-needling claim",
+                }
+            ]
+        },
         "description": describe_reasons(reasons),
         "focus": {"reference": focus},
         "for": {"reference": session.patient},
@@ -179,14 +206,24 @@ def describe_reasons(reasons: list[Finding]) -> str:
     return f"Review needed ({len(reasons)} reason(s)): {lines}"
 
 
-def build_provenance(claim: JSON, session: Session, decision: Decision, recorded: str, activity: str = "CREATE",
-                     reason: str | None = None) -> JSON:
+def build_provenance(
+    claim: JSON,
+    session: Session,
+    decision: Decision,
+    recorded: str,
+    activity: str = "CREATE",
+    reason: str | None = None,
+) -> JSON:
     """Provenance of a written Claim: the source resources (with versions) and the adapter."""
     versions = {p.reference: p.version for p in session.procedures}
     versions.update({o.reference: o.version for o in session.observations})
     versions.update({e.reference: e.version for e in session.encounters})
     entities = []
-    for ref in list(decision.counted_procedures) + list(decision.counted_observations) + [e.reference for e in session.encounters]:
+    for ref in (
+        list(decision.counted_procedures)
+        + list(decision.counted_observations)
+        + [e.reference for e in session.encounters]
+    ):
         version = versions.get(ref)
         entities.append({"role": "source", "what": {"reference": f"{ref}/_history/{version}" if version else ref}})
     for procedure in session.procedures:
@@ -198,12 +235,22 @@ def build_provenance(claim: JSON, session: Session, decision: Decision, recorded
         "meta": written_by_meta(),
         "target": [{"reference": f"Claim/{claim['id']}"}],
         "recorded": recorded,
-        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": activity}]},
-        "agent": [{
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                                 "code": "assembler"}]},
-            "who": dict(ADAPTER_DEVICE),
-        }],
+        "activity": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": activity}]
+        },
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "code": "assembler",
+                        }
+                    ]
+                },
+                "who": dict(ADAPTER_DEVICE),
+            }
+        ],
         "entity": entities,
     }
     if reason:
@@ -218,12 +265,14 @@ def build_operation_outcome(problem: InputProblem, recorded: str) -> JSON:
         "resourceType": "OperationOutcome",
         "id": f"input-{digest}",
         "meta": {"lastUpdated": recorded, **written_by_meta()},
-        "issue": [{
-            "severity": problem.severity,
-            "code": problem.code,
-            "diagnostics": f"{problem.where}: {problem.message}",
-            "location": [problem.where],
-        }],
+        "issue": [
+            {
+                "severity": problem.severity,
+                "code": problem.code,
+                "diagnostics": f"{problem.where}: {problem.message}",
+                "location": [problem.where],
+            }
+        ],
     }
 
 

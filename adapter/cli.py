@@ -31,36 +31,61 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="code everything a source holds into a sink (stateless)",
-                              description="Code everything SOURCE holds and write the results to SINK.")
-    run.add_argument("--source", default=None,
-                     help="a FHIR Bundle JSON file, a directory of Bulk-export NDJSON files, or a FHIR server "
-                          "base URL (http/https). Default: the bundled demo clinic day.")
-    run.add_argument("--sink", default=None,
-                     help="a directory (receives Claim.ndjson, Task.ndjson, Provenance.ndjson, "
-                          "OperationOutcome.ndjson) or a FHIR server base URL. Default: ./out/")
+    run = commands.add_parser(
+        "run",
+        help="code everything a source holds into a sink (stateless)",
+        description="Code everything SOURCE holds and write the results to SINK.",
+    )
+    run.add_argument(
+        "--source",
+        default=None,
+        help="a FHIR Bundle JSON file, a directory of Bulk-export NDJSON files, or a FHIR server "
+        "base URL (http/https). Default: the bundled demo clinic day.",
+    )
+    run.add_argument(
+        "--sink",
+        default=None,
+        help="a directory (receives Claim.ndjson, Task.ndjson, Provenance.ndjson, "
+        "OperationOutcome.ndjson) or a FHIR server base URL. Default: ./out/",
+    )
     _common_options(run)
 
-    sync = commands.add_parser("sync", help="incremental, exactly-once sync against a FHIR server",
-                               description="Find new and changed sessions on a FHIR server and write their Claims back.")
+    sync = commands.add_parser(
+        "sync",
+        help="incremental, exactly-once sync against a FHIR server",
+        description="Find new and changed sessions on a FHIR server and write their Claims back.",
+    )
     sync.add_argument("--server", required=True, help="FHIR server base URL, e.g. http://127.0.0.1:8080/fhir")
     mode = sync.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="one incremental pass, then exit")
     mode.add_argument("--watch", action="store_true", help="poll until SIGTERM/SIGINT")
     sync.add_argument("--interval", type=float, default=60.0, help="seconds between polls with --watch (default 60)")
-    sync.add_argument("--state-dir", type=Path, default=Path(".state"),
-                      help="directory of the durable sync state (SQLite), kept per server base URL (default .state)")
+    sync.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".state"),
+        help="directory of the durable sync state (SQLite), kept per server base URL (default .state)",
+    )
     _common_options(sync)
     return parser
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None,
-                        help="TOML settings file (see docs/configuration.md); secrets are never read from it")
-    parser.add_argument("--since", default=None, metavar="YYYY-MM-DD",
-                        help="only code sessions on or after this date of service")
-    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
-                        help="level of the JSON-lines log on stderr (default info)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML settings file (see docs/configuration.md); secrets are never read from it",
+    )
+    parser.add_argument(
+        "--since", default=None, metavar="YYYY-MM-DD", help="only code sessions on or after this date of service"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="level of the JSON-lines log on stderr (default info)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,11 @@ def as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def obj(value: Any) -> JSON:
+    """A JSON object, or an empty one for anything else."""
+    return value if isinstance(value, dict) else {}
+
+
 def objects(value: Any) -> Iterator[JSON]:
     """The JSON objects of a repeating element, skipping anything that is not an object."""
     for item in as_list(value):

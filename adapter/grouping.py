@@ -33,8 +33,9 @@ class Grouped:
     unused_types: dict[str, int] = field(default_factory=dict)
 
 
-def group_by_patient(items: Iterable[SourceItem], size_hint: int = 0,
-                     spill_threshold: int = 256 * 1024 * 1024) -> Grouped:
+def group_by_patient(
+    items: Iterable[SourceItem], size_hint: int = 0, spill_threshold: int = 256 * 1024 * 1024
+) -> Grouped:
     """Split items into shared resources, per-patient groups and problems.
 
     Reads the whole source once before yielding any group: a patient's resources may be
@@ -55,12 +56,23 @@ def group_by_patient(items: Iterable[SourceItem], size_hint: int = 0,
             continue
         patient = patient_of(item)
         if patient is None:
-            if rtype in ("Patient",) or rtype not in ("Coverage", "Encounter", "Procedure", "Observation", "Condition",
-                                                      "MedicationAdministration", "BodyStructure", "Claim"):
+            if rtype in ("Patient",) or rtype not in (
+                "Coverage",
+                "Encounter",
+                "Procedure",
+                "Observation",
+                "Condition",
+                "MedicationAdministration",
+                "BodyStructure",
+                "Claim",
+            ):
                 unused[rtype] += 1
                 continue
-            problems.append(InputProblem(resource_key(item) or rtype, "no subject/patient reference to a Patient",
-                                         "error", "required"))
+            problems.append(
+                InputProblem(
+                    resource_key(item) or rtype, "no subject/patient reference to a Patient", "error", "required"
+                )
+            )
             continue
         store.add(patient, item)
     return Grouped(shared, problems, store.groups(), dict(unused))

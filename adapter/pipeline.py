@@ -95,8 +95,9 @@ def code_session(session: Session, tables: CodingTables, settings: Settings, now
     return result
 
 
-def code_patient(patient: str, resources: list[JSON], shared: SharedIndex, tables: CodingTables,
-                 settings: Settings, now: str) -> tuple[list[CaseResult], list[InputProblem]]:
+def code_patient(
+    patient: str, resources: list[JSON], shared: SharedIndex, tables: CodingTables, settings: Settings, now: str
+) -> tuple[list[CaseResult], list[InputProblem]]:
     sessions, problems = assemble_sessions(patient, resources, shared, tables)
     if settings.since:
         sessions = [s for s in sessions if s.service_date.isoformat() >= settings.since]
@@ -136,4 +137,3 @@ def run(source: Source, sink: Sink, settings: Settings, tables: CodingTables | N
             sink.write_case(result)
     sink.close()
     return summary
-

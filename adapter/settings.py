@@ -38,8 +38,18 @@ class CodingSettings:
     medicare_physician_prefixes: tuple[str, ...] = MEDICARE_PHYSICIAN_PREFIXES
     medicare_conditional_prefixes: tuple[str, ...] = MEDICARE_CONDITIONAL_PREFIXES
     risky_same_day_codes: tuple[str, ...] = (
-        "97140", "97110", "97112", "97530", "98940", "98941", "98942",
-        "98925", "98926", "98927", "98928", "98929",
+        "97140",
+        "97110",
+        "97112",
+        "97530",
+        "98940",
+        "98941",
+        "98942",
+        "98925",
+        "98926",
+        "98927",
+        "98928",
+        "98929",
     )
 
 
@@ -74,7 +84,8 @@ def load_settings(path: Path | None) -> Settings:
         run["local_dry_needling_codes"] = tuple(
             (str(c["system"]), str(c["code"])) for c in run["local_dry_needling_codes"]
         )
-    return _apply(settings, run, "run")
+    applied: Settings = _apply(settings, run, "run")
+    return applied
 
 
 def _apply(target: Any, values: dict[str, Any], table: str) -> Any:

@@ -164,13 +164,20 @@ def load_ptp_csv(path: Path) -> tuple[PtpPair, ...]:
         if effective is None or row.get("modifier_indicator") not in ("0", "1", "9"):
             raise MappingError(f"{where}: effective date and modifier_indicator 0/1/9 are required")
         pairs.append(
-            PtpPair(row["column1"], row["column2"], effective, _cms_date(row.get("deletion", ""), where),
-                    row["modifier_indicator"])
+            PtpPair(
+                row["column1"],
+                row["column2"],
+                effective,
+                _cms_date(row.get("deletion", ""), where),
+                row["modifier_indicator"],
+            )
         )
     return tuple(pairs)
 
 
-def load_cms_ptp_file(path: Path, codes_of_interest: frozenset[str] = frozenset({"20560", "20561"})) -> tuple[PtpPair, ...]:
+def load_cms_ptp_file(
+    path: Path, codes_of_interest: frozenset[str] = frozenset({"20560", "20561"})
+) -> tuple[PtpPair, ...]:
     """The CMS quarterly practitioner PTP text file (tab-delimited, a few header lines).
 
     Columns: Column1, Column2, (an "in existence prior to 1996" flag in some releases),

@@ -20,10 +20,14 @@ def read_ndjson(path: Path) -> list[dict[str, Any]]:
 
 def claims_for(out: Path, patient: str, day: str) -> list[dict[str, Any]]:
     return [
-        c for c in read_ndjson(out / "Claim.ndjson")
-        if c["patient"]["reference"] == patient and any(i["servicedDate"] == day for i in c.get("item", []))
-        or (c["patient"]["reference"] == patient and not c.get("item")
-            and any(p.get("date") == day for p in c.get("procedure", [])))
+        c
+        for c in read_ndjson(out / "Claim.ndjson")
+        if (c["patient"]["reference"] == patient and any(i["servicedDate"] == day for i in c.get("item", [])))
+        or (
+            c["patient"]["reference"] == patient
+            and not c.get("item")
+            and any(p.get("date") == day for p in c.get("procedure", []))
+        )
     ]
 
 
@@ -33,8 +37,12 @@ def test_scenario_outcome(scenario: dict[str, Any], tmp_path: Path) -> None:
     assert main(["run", "--source", str(SCENARIOS / scenario["bundle"]), "--sink", str(out)]) == 0
     claims = claims_for(out, scenario["patient"], scenario["date_of_service"])
     tasks = [t for t in read_ndjson(out / "Task.ndjson") if t["for"]["reference"] == scenario["patient"]]
-    lines = [item for c in claims for item in c.get("item", [])
-             if item["productOrService"]["coding"][0]["code"] in ("20560", "20561")]
+    lines = [
+        item
+        for c in claims
+        for item in c.get("item", [])
+        if item["productOrService"]["coding"][0]["code"] in ("20560", "20561")
+    ]
 
     if scenario["outcome"] == "no_claim_line":
         assert lines == []
@@ -63,8 +71,8 @@ def test_scenario_outcome(scenario: dict[str, Any], tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("scenario", EXPECTED, ids=[s["id"] for s in EXPECTED])
 def test_scenario_muscle_count_and_rules(scenario: dict[str, Any]) -> None:
-    from adapter.pipeline import code_patient, load_run_tables
     from adapter.grouping import group_by_patient
+    from adapter.pipeline import code_patient, load_run_tables
     from adapter.settings import Settings
     from tests.helpers import ListSource, bundle_resources
 
@@ -72,10 +80,16 @@ def test_scenario_muscle_count_and_rules(scenario: dict[str, Any]) -> None:
     grouped = group_by_patient(ListSource(bundle_resources(SCENARIOS / scenario["bundle"])).items())
     results = []
     for patient, resources in grouped.groups:
-        found, _ = code_patient(patient, resources, grouped.shared, load_run_tables(settings), settings, "2026-01-01T00:00:00Z")
+        found, _ = code_patient(
+            patient, resources, grouped.shared, load_run_tables(settings), settings, "2026-01-01T00:00:00Z"
+        )
         results += found
-    mine = [r for r in results if r.session.patient == scenario["patient"]
-            and r.session.service_date.isoformat() == scenario["date_of_service"]]
+    mine = [
+        r
+        for r in results
+        if r.session.patient == scenario["patient"]
+        and r.session.service_date.isoformat() == scenario["date_of_service"]
+    ]
     assert len(mine) == 1
     decision = mine[0].decision
     assert decision.outcome == scenario["outcome"]

@@ -13,13 +13,15 @@ def check_same_day_acupuncture(session: Session) -> list[Finding]:
     CR 11755 edits reportedly refuse 20561 with 97810-97814 on one date [S13]; commercial
     edits are unverified, so a person decides.
     """
-    found = sorted({
-        code
-        for procedure in session.same_day_procedures
-        if procedure.kind == "acupuncture" and procedure.status not in IGNORED
-        for _, code in procedure.codes
-        if code.startswith("978")
-    })
+    found = sorted(
+        {
+            code
+            for procedure in session.same_day_procedures
+            if procedure.kind == "acupuncture" and procedure.status not in IGNORED
+            for _, code in procedure.codes
+            if code.startswith("978")
+        }
+    )
     if found:
         return [Finding("R10", f"acupuncture {', '.join(found)} on the same date as dry needling")]
     return []

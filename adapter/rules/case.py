@@ -18,15 +18,21 @@ def check_case(session: Session, procedures: list[ProcedureFacts]) -> tuple[list
     if session.clinician is None:
         holds.append(Finding("R3", "no rendering clinician documented (Procedure.performer or Encounter.participant)"))
     if session.other_clinicians_same_day:
-        holds.append(Finding(
-            "R3",
-            f"dry needling by {len(session.other_clinicians_same_day)} other clinician(s) on the same date; "
-            "76/77 and the daily unit limit need review",
-        ))
+        holds.append(
+            Finding(
+                "R3",
+                f"dry needling by {len(session.other_clinicians_same_day)} other clinician(s) on the same date; "
+                "76/77 and the daily unit limit need review",
+            )
+        )
     encounters = sorted({p.encounter for p in procedures if p.encounter})
     if len(encounters) > 1:
-        warnings.append(Finding("R3", f"{len(encounters)} Encounters on one date by one clinician merged into one line"))
+        warnings.append(
+            Finding("R3", f"{len(encounters)} Encounters on one date by one clinician merged into one line")
+        )
     for procedure in procedures:
         if procedure.encounter is None:
-            warnings.append(Finding("R3", f"{procedure.reference} has no Encounter; joined the case for its date and clinician"))
+            warnings.append(
+                Finding("R3", f"{procedure.reference} has no Encounter; joined the case for its date and clinician")
+            )
     return holds, warnings

@@ -33,14 +33,27 @@ def choose_code(count: MuscleCount) -> CodeChoice:
     if n >= 3:
         warnings = []
         if unresolved:
-            warnings.append(Finding("R6", f"{unresolved} site(s) could not be mapped; 20561 holds at 3 or more anyway: "
-                                          + "; ".join(count.unresolved)))
+            warnings.append(
+                Finding(
+                    "R6",
+                    f"{unresolved} site(s) could not be mapped; 20561 holds at 3 or more anyway: "
+                    + "; ".join(count.unresolved),
+                )
+            )
         return CodeChoice(THREE_OR_MORE_MUSCLES, warnings=warnings)
     if n in (1, 2):
         if unresolved:
-            return CodeChoice(None, holds=[Finding(
-                "R6", f"{n} muscle(s) counted but {unresolved} site(s) could not be mapped; the true count may be 3 or more: "
-                + "; ".join(count.unresolved))])
+            return CodeChoice(
+                None,
+                holds=[
+                    Finding(
+                        "R6",
+                        f"{n} muscle(s) counted but {unresolved} site(s) could not be mapped; "
+                        "the true count may be 3 or more: "
+                        + "; ".join(count.unresolved),
+                    )
+                ],
+            )
         return CodeChoice(ONE_OR_TWO_MUSCLES)
     if count.everything_was_injection:
         return CodeChoice(None, no_line=True)
@@ -54,8 +67,14 @@ def check_clinician_code(procedures: list[ProcedureFacts], chosen: str | None) -
     """R1: the clinician's CPT on the Procedure is a hint; a disagreement is a warning."""
     if chosen is None:
         return []
-    hinted = sorted({code for p in procedures for system, code in p.codes
-                     if system == systems.CPT and code in (ONE_OR_TWO_MUSCLES, THREE_OR_MORE_MUSCLES)})
+    hinted = sorted(
+        {
+            code
+            for p in procedures
+            for system, code in p.codes
+            if system == systems.CPT and code in (ONE_OR_TWO_MUSCLES, THREE_OR_MORE_MUSCLES)
+        }
+    )
     if hinted and hinted != [chosen]:
         return [Finding("R1", f"the Procedure says {'/'.join(hinted)} but the documented muscles give {chosen}")]
     return []

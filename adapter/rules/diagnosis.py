@@ -15,5 +15,7 @@ def choose_diagnoses(session: Session) -> tuple[list[Diagnosis], list[Finding]]:
             seen.add(diagnosis.code)
             chosen.append(diagnosis)
     if not chosen:
-        return [], [Finding("R9", "no ICD-10-CM diagnosis on the Encounter or the Procedure (reasonCode/reasonReference)")]
+        return [], [
+            Finding("R9", "no ICD-10-CM diagnosis on the Encounter or the Procedure (reasonCode/reasonReference)")
+        ]
     return chosen, []

@@ -54,14 +54,20 @@ def choose_modifiers(
     chosen: list[str] = []
     role = therapist_role(session.clinician)
     if session.clinician is not None and not session.clinician.taxonomies:
-        choice.holds.append(Finding("R7", f"no NUCC taxonomy found for {session.clinician.reference}; GP/CQ cannot be decided"))
+        choice.holds.append(
+            Finding("R7", f"no NUCC taxonomy found for {session.clinician.reference}; GP/CQ cannot be decided")
+        )
     if role == "both":
-        choice.holds.append(Finding("R7", "the clinician has both physical therapist and assistant roles; GP/CQ cannot be decided"))
+        choice.holds.append(
+            Finding("R7", "the clinician has both physical therapist and assistant roles; GP/CQ cannot be decided")
+        )
     elif role in ("PT", "PTA") and settings.gp_for_therapists:
         chosen.append("GP")
     if role == "PTA":
         chosen.append("CQ")
-        choice.holds.append(Finding("R7", "dry needling by a physical therapist assistant: scope depends on the state (policy)"))
+        choice.holds.append(
+            Finding("R7", "dry needling by a physical therapist assistant: scope depends on the state (policy)")
+        )
     distinct = _distinct_service_modifier(session, cpt, muscles, tables, settings, choice)
     if distinct:
         chosen.append(distinct)
@@ -73,8 +79,14 @@ def choose_modifiers(
     return choice
 
 
-def _distinct_service_modifier(session: Session, cpt: str, muscles: list[Muscle], tables: CodingTables,
-                               settings: CodingSettings, choice: ModifierChoice) -> str | None:
+def _distinct_service_modifier(
+    session: Session,
+    cpt: str,
+    muscles: list[Muscle],
+    tables: CodingTables,
+    settings: CodingSettings,
+    choice: ModifierChoice,
+) -> str | None:
     """59/XE/XS/XP/XU only where a loaded PTP pair makes 2056x column 2 with indicator 1 (R7)."""
     wanted: set[str] = set()
     hit_codes: set[str] = set()
@@ -88,27 +100,38 @@ def _distinct_service_modifier(session: Session, cpt: str, muscles: list[Muscle]
                 if pair.column1 == code and pair.column2 == cpt:
                     hit_codes.add(code)
                     if pair.modifier_indicator == "0":
-                        choice.holds.append(Finding("R7", f"NCCI PTP {code}/{cpt} has modifier indicator 0: not payable together"))
+                        choice.holds.append(
+                            Finding("R7", f"NCCI PTP {code}/{cpt} has modifier indicator 0: not payable together")
+                        )
                         continue
                     x_modifier = _fitting_x_modifier(session, other, muscles, tables)
                     if x_modifier is None:
-                        choice.holds.append(Finding(
-                            "R7", f"NCCI PTP {code}/{cpt} allows a modifier, but the record shows no separate encounter, "
-                            "practitioner or structure"))
+                        choice.holds.append(
+                            Finding(
+                                "R7",
+                                f"NCCI PTP {code}/{cpt} allows a modifier, but the record shows no separate encounter, "
+                                "practitioner or structure",
+                            )
+                        )
                     else:
                         wanted.add(x_modifier)
                 elif pair.column1 == cpt and pair.column2 == code:
                     hit_codes.add(code)
-                    choice.warnings.append(Finding("R7", f"NCCI PTP {cpt}/{code}: {code} is the column-2 code; check its line"))
+                    choice.warnings.append(
+                        Finding("R7", f"NCCI PTP {cpt}/{code}: {code} is the column-2 code; check its line")
+                    )
     _warn_risky_codes(session, hit_codes, settings, choice)
     if len(wanted) > 1:
-        choice.holds.append(Finding("R7", f"several PTP pairs call for different modifiers ({', '.join(sorted(wanted))})"))
+        choice.holds.append(
+            Finding("R7", f"several PTP pairs call for different modifiers ({', '.join(sorted(wanted))})")
+        )
         return None
     return wanted.pop() if wanted else None
 
 
-def _fitting_x_modifier(session: Session, other: ProcedureFacts, muscles: list[Muscle],
-                        tables: CodingTables) -> str | None:
+def _fitting_x_modifier(
+    session: Session, other: ProcedureFacts, muscles: list[Muscle], tables: CodingTables
+) -> str | None:
     """XE for a separate encounter, XP for another practitioner, XS for another structure."""
     own_encounters = {p.encounter for p in session.procedures if p.encounter}
     if other.encounter and own_encounters and other.encounter not in own_encounters:
@@ -122,8 +145,7 @@ def _fitting_x_modifier(session: Session, other: ProcedureFacts, muscles: list[M
     return None
 
 
-def _warn_risky_codes(session: Session, hit_codes: set[str], settings: CodingSettings,
-                      choice: ModifierChoice) -> None:
+def _warn_risky_codes(session: Session, hit_codes: set[str], settings: CodingSettings, choice: ModifierChoice) -> None:
     risky = set(settings.risky_same_day_codes)
     for other in session.same_day_procedures:
         if other.status != "completed":
@@ -132,8 +154,14 @@ def _warn_risky_codes(session: Session, hit_codes: set[str], settings: CodingSet
             if system != systems.CPT or code in hit_codes:
                 continue
             if code in risky:
-                choice.warnings.append(Finding(
-                    "R7", f"{code} on the same date: no NCCI pair loaded, so no 59/X; check the PTP edit for 2056x/{code}"))
+                choice.warnings.append(
+                    Finding(
+                        "R7",
+                        f"{code} on the same date: no NCCI pair loaded, so no 59/X; "
+                        f"check the PTP edit for 2056x/{code}",
+                    )
+                )
             elif code in EVALUATION_AND_MANAGEMENT:
-                choice.warnings.append(Finding(
-                    "R7", f"E/M {code} on the same date: modifier 25 belongs on the E/M line, never on 2056x"))
+                choice.warnings.append(
+                    Finding("R7", f"E/M {code} on the same date: modifier 25 belongs on the E/M line, never on 2056x")
+                )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..anatomy import distinct_muscles, read_site
-from ..session import Muscle, ProcedureFacts, Session
+from ..session import Muscle, ProcedureFacts, Session, SiteInput
 from ..tables import CodingTables
 from .decision import Finding
 
@@ -37,8 +37,13 @@ def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: Co
     needled = [p for p in procedures if not p.has_injectate]
     injected_procedures = [p for p in procedures if p.has_injectate]
     for procedure in injected_procedures:
-        result.injection_tasks.append(Finding(
-            "R5", f"{procedure.reference} records an injectate: it is a trigger-point injection, bill 20552/20553, not 20560/20561"))
+        result.injection_tasks.append(
+            Finding(
+                "R5",
+                f"{procedure.reference} records an injectate: it is a trigger-point injection, "
+                "bill 20552/20553, not 20560/20561",
+            )
+        )
 
     found: list[Muscle] = []
     sources = {p.reference for p in needled}
@@ -64,7 +69,7 @@ def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: Co
     return result
 
 
-def _read_sites(sites: tuple, result: MuscleCount, tables: CodingTables) -> list[Muscle]:
+def _read_sites(sites: tuple[SiteInput, ...], result: MuscleCount, tables: CodingTables) -> list[Muscle]:
     muscles: list[Muscle] = []
     for site in sites:
         reading = read_site(site, tables)
@@ -75,20 +80,24 @@ def _read_sites(sites: tuple, result: MuscleCount, tables: CodingTables) -> list
     return muscles
 
 
-def _injected_muscles(session: Session, injected_procedures: list[ProcedureFacts], result: MuscleCount,
-                      tables: CodingTables) -> list[Muscle]:
+def _injected_muscles(
+    session: Session, injected_procedures: list[ProcedureFacts], result: MuscleCount, tables: CodingTables
+) -> list[Muscle]:
     """Muscles that received an injection that day: 20552/20553 Procedures and injectate sessions (R5)."""
     injections = [
-        p for p in session.same_day_procedures
-        if p.kind == "trigger-point-injection" and p.status == "completed"
+        p for p in session.same_day_procedures if p.kind == "trigger-point-injection" and p.status == "completed"
     ] + injected_procedures
     muscles: list[Muscle] = []
     for procedure in injections:
         readings = [read_site(site, tables) for site in procedure.sites]
         if procedure.kind == "trigger-point-injection" and (not readings or any(r.unresolved for r in readings)):
-            result.holds.append(Finding(
-                "R5", f"same-day trigger-point injection {procedure.reference} does not name every injected muscle; "
-                "the dry-needling count cannot exclude them"))
+            result.holds.append(
+                Finding(
+                    "R5",
+                    f"same-day trigger-point injection {procedure.reference} does not name every injected muscle; "
+                    "the dry-needling count cannot exclude them",
+                )
+            )
         for reading in readings:
             muscles += reading.muscles
     return muscles
@@ -96,4 +105,6 @@ def _injected_muscles(session: Session, injected_procedures: list[ProcedureFacts
 
 def _was_injected(muscle: Muscle, injected: list[Muscle]) -> bool:
     """Same muscle and side; an injection without a side may have been either side."""
-    return any(i.muscle == muscle.muscle and (i.side == muscle.side or "none" in (i.side, muscle.side)) for i in injected)
+    return any(
+        i.muscle == muscle.muscle and (i.side == muscle.side or "none" in (i.side, muscle.side)) for i in injected
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 from ..session import CoverageFacts, Diagnosis, Session
 from ..settings import CodingSettings
@@ -32,7 +32,8 @@ def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Findin
     """The active Coverage on the date of service (lowest order first), or a hold."""
     day = session.service_date
     active = [
-        c for c in session.coverages
+        c
+        for c in session.coverages
         if c.status == "active" and (c.starts is None or c.starts <= day) and (c.ends is None or day <= c.ends)
     ]
     if not active:
@@ -40,7 +41,9 @@ def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Findin
     active.sort(key=lambda c: (c.order if c.order is not None else 1_000_000, c.reference))
     warnings = []
     if len(active) > 1:
-        warnings.append(Finding("R8", f"{len(active)} active Coverages; billed to {active[0].reference} (lowest order)"))
+        warnings.append(
+            Finding("R8", f"{len(active)} active Coverages; billed to {active[0].reference} (lowest order)")
+        )
     return active[0], [], warnings
 
 
@@ -80,15 +83,20 @@ def apply_payer_rules(
 def _medicare(session: Session, diagnoses: list[Diagnosis], settings: CodingSettings, result: PayerResult) -> None:
     role = therapist_role(session.clinician)
     if role is not None:
-        result.holds.append(Finding(
-            "R8", "Medicare does not cover dry needling by therapists; ABN / patient liability path"))
+        result.holds.append(
+            Finding("R8", "Medicare does not cover dry needling by therapists; ABN / patient liability path")
+        )
         return
     taxonomies = session.clinician.taxonomies if session.clinician else frozenset()
     if any(t.startswith(settings.medicare_physician_prefixes) for t in taxonomies):
         pass
     elif any(t.startswith(settings.medicare_conditional_prefixes) for t in taxonomies):
-        result.warnings.append(Finding(
-            "R8", "PA/NP/CNS: Medicare covers needling only with ACAOM training and an acupuncture licence (NCD 30.3.3)"))
+        result.warnings.append(
+            Finding(
+                "R8",
+                "PA/NP/CNS: Medicare covers needling only with ACAOM training and an acupuncture licence (NCD 30.3.3)",
+            )
+        )
     else:
         result.holds.append(Finding("R8", "the clinician is not an eligible Medicare practitioner for NCD 30.3.3"))
         return
@@ -98,7 +106,9 @@ def _medicare(session: Session, diagnoses: list[Diagnosis], settings: CodingSett
     result.warnings.append(Finding("R8", "document chronicity: low back pain for 12 weeks or more (NCD 30.3.3)"))
     number = medicare_session_number(session)
     if number > LAST_COVERED_SESSION:
-        result.holds.append(Finding("R8", f"session {number} in 12 months: Medicare covers at most {LAST_COVERED_SESSION}"))
+        result.holds.append(
+            Finding("R8", f"session {number} in 12 months: Medicare covers at most {LAST_COVERED_SESSION}")
+        )
     elif number >= FIRST_KX_SESSION:
         result.add_kx = True
         result.warnings.append(Finding("R8", f"session {number} in 12 months: KX; improvement must be documented"))

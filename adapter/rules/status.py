@@ -42,11 +42,19 @@ def split_by_status(session: Session) -> StatusSplit:
             status = encounter_status.get(procedure.encounter or "")
             if status in HELD_ENCOUNTER:
                 split.held.append(procedure)
-                split.holds.append(Finding("R2", f"{procedure.reference} is completed but its {procedure.encounter} is {status}"))
+                split.holds.append(
+                    Finding("R2", f"{procedure.reference} is completed but its {procedure.encounter} is {status}")
+                )
             else:
                 split.billable.append(procedure)
         else:
             split.held.append(procedure)
-            shown = procedure.status if procedure.status in HELD else f"'{procedure.status or 'missing'}' (not an R4 status)"
-            split.holds.append(Finding("R2", f"{procedure.reference} has status {shown}; only completed sessions are billed"))
+            shown = (
+                procedure.status
+                if procedure.status in HELD
+                else f"'{procedure.status or 'missing'}' (not an R4 status)"
+            )
+            split.holds.append(
+                Finding("R2", f"{procedure.reference} has status {shown}; only completed sessions are billed")
+            )
     return split

@@ -26,7 +26,9 @@ class FileSink:
         }
 
     def _write(self, resource: JSON) -> None:
-        self._handles[resource["resourceType"]].write(json.dumps(resource, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self._handles[resource["resourceType"]].write(
+            json.dumps(resource, separators=(",", ":"), ensure_ascii=False) + "\n"
+        )
 
     def write_case(self, result: CaseResult) -> None:
         for resource in (result.claim, result.task, result.provenance):

@@ -75,5 +75,3 @@ def _rewrite_references(node: Any, aliases: dict[str, str], depth: int = 0) -> N
     elif isinstance(node, list):
         for value in node:
             _rewrite_references(value, aliases, depth + 1)
-
-
