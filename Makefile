@@ -1,0 +1,45 @@
+# Set-up and everyday commands. `make demo` and `make test` are the two README commands.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HAPI_PORT ?= 8080
+HAPI_TEST_PORT ?= 8089
+
+.PHONY: demo test unit lint hapi-up hapi-down hapi-build clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+## Code the bundled demo clinic day into ./out/
+demo: $(VENV)/.installed
+	$(BIN)/python -m adapter run
+
+## The whole test suite: lint, types, unit tests, then integration tests against a real HAPI server
+test: $(VENV)/.installed
+	HAPI_TEST_PORT=$(HAPI_TEST_PORT) BIN=$(BIN) ./scripts/test-all.sh
+
+## Unit tests only (no Java needed)
+unit: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not integration"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check adapter tests bench
+	$(BIN)/ruff format --check adapter tests bench
+	$(BIN)/mypy
+
+hapi-build:
+	tests/hapi-server/hapi.sh build
+
+## Start the HAPI FHIR server on 127.0.0.1:$(HAPI_PORT) (FHIR base http://127.0.0.1:$(HAPI_PORT)/fhir)
+hapi-up:
+	tests/hapi-server/hapi.sh up $(HAPI_PORT)
+
+## Stop the server that hapi-up started
+hapi-down:
+	tests/hapi-server/hapi.sh down $(HAPI_PORT)
+
+clean:
+	rm -rf out $(VENV) tests/hapi-server/target .pytest_cache .mypy_cache .ruff_cache

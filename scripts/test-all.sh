@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The full test command: lint and types, unit tests, then the integration tests against a real
+# HAPI FHIR server started here and stopped on exit (also when tests fail).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BIN="${BIN:-.venv/bin}"
+port="${HAPI_TEST_PORT:-8089}"
+
+"$BIN/ruff" check adapter tests bench
+"$BIN/mypy"
+
+trap 'tests/hapi-server/hapi.sh down "$port"' EXIT
+base="$(tests/hapi-server/hapi.sh up "$port")"
+echo "HAPI FHIR server for the tests: $base"
+HAPI_BASE_URL="$base" "$BIN/python" -m pytest "$@"
