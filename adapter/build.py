@@ -7,6 +7,7 @@ these builders can produce against the fhir.resources R4B models and our profile
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -281,3 +282,13 @@ def _coding(system: str, code: str, display: str | None) -> dict[str, Any]:
     if display:
         coding["display"] = display
     return coding
+
+
+def claim_fingerprint(claim: JSON) -> str:
+    """What a Claim says, without what changes on every write (id, meta, created).
+
+    Two Claims with the same fingerprint bill the same thing, so an unchanged re-coding of an
+    amended session writes nothing.
+    """
+    essential = {k: v for k, v in claim.items() if k not in ("id", "meta", "created", "text")}
+    return hashlib.sha256(json.dumps(essential, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -6,6 +6,7 @@ Only the source and the sink do I/O; everything between is pure and runs patient
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from .problems import InputProblem
 from .rules import Decision, decide
 from .session import Session
 from .settings import Settings
-from .sources.base import Source
+from .sources.base import Source, SourceItem
 from .tables import CodingTables, load_tables
 
 
@@ -111,29 +112,47 @@ def load_run_tables(settings: Settings) -> CodingTables:
     return tables
 
 
+class CaseCoder:
+    """Codes batches of resources into a sink, keeping one summary and reporting each problem once."""
+
+    def __init__(self, sink: Sink, settings: Settings, tables: CodingTables | None = None) -> None:
+        self.sink = sink
+        self.settings = settings
+        self.tables = tables or load_run_tables(settings)
+        self.now = now_instant()
+        self.summary = RunSummary()
+        self._reported: set[str] = set()
+
+    def report(self, problem: InputProblem) -> None:
+        text = str(problem)
+        if text not in self._reported:
+            self._reported.add(text)
+            self.summary.input_problems += 1
+            self.sink.write_problem(build_operation_outcome(problem, self.now))
+
+    def code(self, items: Iterable[SourceItem], size_hint: int = 0) -> list[CaseResult]:
+        """Code every case in the items; returns the results (also written to the sink)."""
+        grouped = group_by_patient(items, size_hint)
+        for problem in grouped.problems:
+            self.report(problem)
+        coded = []
+        for patient, resources in grouped.groups:
+            results, problems = code_patient(patient, resources, grouped.shared, self.tables, self.settings, self.now)
+            for problem in problems:
+                self.report(problem)
+            for result in results:
+                self.summary.record(result)
+                self.sink.write_case(result)
+            coded += results
+        return coded
+
+    def finish(self) -> RunSummary:
+        self.sink.close()
+        return self.summary
+
+
 def run(source: Source, sink: Sink, settings: Settings, tables: CodingTables | None = None) -> RunSummary:
     """Code everything a source holds into a sink; bad inputs become OperationOutcomes."""
-    tables = tables or load_run_tables(settings)
-    now = now_instant()
-    summary = RunSummary()
-    grouped = group_by_patient(source.items(), source.size_hint())
-    reported: set[str] = set()
-
-    def report(problem: InputProblem) -> None:
-        text = str(problem)
-        if text not in reported:
-            reported.add(text)
-            summary.input_problems += 1
-            sink.write_problem(build_operation_outcome(problem, now))
-
-    for problem in grouped.problems:
-        report(problem)
-    for patient, resources in grouped.groups:
-        results, problems = code_patient(patient, resources, grouped.shared, tables, settings, now)
-        for problem in problems:
-            report(problem)
-        for result in results:
-            summary.record(result)
-            sink.write_case(result)
-    sink.close()
-    return summary
+    coder = CaseCoder(sink, settings, tables)
+    coder.code(source.items(), source.size_hint())
+    return coder.finish()

@@ -1,0 +1,268 @@
+"""A FHIR server as the sink: each case's Claim, Task and Provenance written exactly once.
+
+- New case: POST Claim with ifNoneExist on its stable identifier, so a retry, a rerun or a
+  second worker finds the first Claim instead of creating another.
+- Changed case: PUT with If-Match on the version read, while the Claim is draft or active and
+  not tagged as picked up for submission; a lost race (412) re-reads and decides again.
+- Case no longer billable: the Claim is cancelled, with a Provenance saying why.
+- Provenance ids are derived from the Claim content, so rewriting the same content is an update
+  of one Provenance, never a second.
+Writes go in transaction Bundles of at most `entries_per_transaction` entries; a case's
+entries are never split across two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import systems
+from ..build import build_provenance, case_id, claim_fingerprint, describe_reasons, now_instant, written_by_meta
+from ..fhir.client import FhirClient
+from ..fhir.errors import FhirError, PreconditionFailed, ServerError
+from ..fhirjson import JSON, objects
+from ..pipeline import CaseResult
+
+log = logging.getLogger("adapter.sink")
+CLAIM_WORKFLOW_SYSTEM = f"{systems.CANONICAL_BASE}/CodeSystem/claim-workflow"
+SUBMITTED = "submitted"
+OPEN_TASK = frozenset({"draft", "requested", "received", "accepted", "ready", "in-progress", "on-hold"})
+EDITABLE_CLAIM = frozenset({"draft", "active", "cancelled"})
+
+
+@dataclass
+class WriteStats:
+    created: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    unchanged: int = 0
+    tasks: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    transactions: int = 0
+
+
+class ServerSink:
+    def __init__(self, client: FhirClient, batch_cases: int = 200, entries_per_transaction: int = 50) -> None:
+        self.client = client
+        self.batch_cases = batch_cases
+        self.entries_per_transaction = entries_per_transaction
+        self.pending: list[CaseResult] = []
+        self.stats = WriteStats()
+        self.problem_count = 0
+
+    # -- Sink protocol ---------------------------------------------------------------------------
+
+    def write_case(self, result: CaseResult) -> None:
+        self.pending.append(result)
+        if len(self.pending) >= self.batch_cases:
+            self.flush()
+
+    def write_problem(self, outcome: JSON) -> None:
+        """Input problems are logged (ids and rule words only), not written to the EHR."""
+        self.problem_count += 1
+        issue = next(objects(outcome.get("issue")), {})
+        log.warning("input problem", extra={"severity": issue.get("severity"), "detail": issue.get("diagnostics")})
+
+    def close(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        cases, self.pending = self.pending, []
+        if cases:
+            self._write(cases, conflicts_left=2)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _write(self, cases: list[CaseResult], conflicts_left: int) -> None:
+        patients = ",".join(sorted({c.session.patient for c in cases}))
+        claims = self._ours("Claim", {"patient": patients})
+        tasks = self._ours("Task", {"patient": patients, "code": f"{systems.REVIEW_REASON_SYSTEM}|dry-needling-review"})
+        groups = [self._entries(case, claims, tasks) for case in cases]
+        chunk: list[tuple[CaseResult, list[JSON]]] = []
+        size = 0
+        for case, entries in zip(cases, groups, strict=True):
+            if not entries:
+                self.stats.unchanged += 1
+                continue
+            if chunk and size + len(entries) > self.entries_per_transaction:
+                self._commit(chunk, conflicts_left)
+                chunk, size = [], 0
+            chunk.append((case, entries))
+            size += len(entries)
+        if chunk:
+            self._commit(chunk, conflicts_left)
+
+    def _commit(self, chunk: list[tuple[CaseResult, list[JSON]]], conflicts_left: int) -> None:
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [e for _, entries in chunk for e in entries]}
+        try:
+            self.stats.transactions += 1
+            self.client.transaction(bundle)
+        except PreconditionFailed:
+            if conflicts_left > 0:
+                log.info("version conflict, re-reading", extra={"cases": len(chunk)})
+                self._write([case for case, _ in chunk], conflicts_left - 1)
+                return
+            self._failed(chunk, "version conflict persisted")
+            return
+        except ServerError as error:
+            if len(chunk) > 1 and 400 <= error.status < 500:
+                for one in chunk:  # isolate the case the server refuses; the others still land
+                    self._commit([one], conflicts_left)
+                return
+            self._failed(chunk, error.message)
+            return
+        for _, entries in chunk:
+            self._count(entries)
+
+    def _failed(self, chunk: list[tuple[CaseResult, list[JSON]]], message: str) -> None:
+        for case, _ in chunk:
+            self.stats.errors.append((case.session.patient, f"Claim {case_id(case.session)}: {message}"))
+            log.error("write failed", extra={"claim": case_id(case.session), "detail": message[:500]})
+
+    def _count(self, entries: list[JSON]) -> None:
+        for entry in entries:
+            resource, method = entry.get("resource", {}), entry["request"]["method"]
+            if resource.get("resourceType") == "Claim":
+                if method == "POST":
+                    self.stats.created += 1
+                elif resource.get("status") == "cancelled":
+                    self.stats.cancelled += 1
+                else:
+                    self.stats.updated += 1
+            elif resource.get("resourceType") == "Task" and method == "POST":
+                self.stats.tasks += 1
+
+    def _ours(self, resource_type: str, params: dict[str, str]) -> dict[str, list[JSON]]:
+        """Our resources of that type for these patients, by case identifier value."""
+        found: dict[str, list[JSON]] = {}
+        for resource in self.client.search_resources(resource_type, {**params, "_count": "500"}):
+            for identifier in objects(resource.get("identifier")):
+                if identifier.get("system") == systems.CASE_IDENTIFIER_SYSTEM and isinstance(identifier.get("value"), str):
+                    found.setdefault(identifier["value"].split("~")[0], []).append(resource)
+        return found
+
+    def _entries(self, case: CaseResult, claims: dict[str, list[JSON]], tasks: dict[str, list[JSON]]) -> list[JSON]:
+        cid = case_id(case.session)
+        existing = claims.get(cid, [None])[0]
+        entries: list[JSON] = []
+        claim_ref: str | None = f"Claim/{existing['id']}" if existing else None
+        if case.claim is not None:
+            claim_ref, entries = self._claim_entries(case, case.claim, existing)
+        elif existing is not None and existing.get("status") in ("draft", "active"):
+            entries = self._cancel_entries(case, existing)
+        wanted = self._wanted_task(case, claim_ref, existing)
+        entries += self._task_entries(cid, wanted, tasks.get(cid, []))
+        return entries
+
+    def _claim_entries(self, case: CaseResult, claim: JSON, existing: JSON | None) -> tuple[str, list[JSON]]:
+        identifier = f"{systems.CASE_IDENTIFIER_SYSTEM}|{claim['id']}"
+        if existing is None:
+            urn = f"urn:uuid:{uuid.uuid4()}"
+            body = {k: v for k, v in claim.items() if k != "id"}
+            provenance = self._provenance(case, claim, urn, "CREATE", None)
+            return urn, [
+                {"fullUrl": urn, "resource": body,
+                 "request": {"method": "POST", "url": "Claim", "ifNoneExist": f"identifier={identifier}"}},
+                provenance,
+            ]
+        ref = f"Claim/{existing['id']}"
+        if claim_fingerprint(existing) == claim_fingerprint(claim):
+            return ref, []
+        if _locked(existing) or existing.get("status") not in EDITABLE_CLAIM:
+            return ref, []  # a person decides: see _wanted_task
+        body = {**claim, "id": existing["id"], "created": existing.get("created", claim["created"])}
+        return ref, [
+            {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
+            self._provenance(case, body, ref, "UPDATE", "source data amended; re-coded"),
+        ]
+
+    def _cancel_entries(self, case: CaseResult, existing: JSON) -> list[JSON]:
+        if _locked(existing):
+            return []
+        ref = f"Claim/{existing['id']}"
+        body = {**existing, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
+        reason = "session no longer billable (" + (describe_reasons(case.decision.no_claim_tasks)
+                                                   if case.decision.no_claim_tasks else "R2/R5/R6: no line") + ")"
+        return [
+            {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
+            self._provenance(case, body, ref, "UPDATE", reason),
+        ]
+
+    def _provenance(self, case: CaseResult, claim: JSON, target: str, activity: str, reason: str | None) -> JSON:
+        provenance = build_provenance(claim, case.session, case.decision, now_instant(), activity, reason)
+        digest = hashlib.sha256(f"{claim_fingerprint(claim)}|{activity}".encode()).hexdigest()[:16]
+        provenance["id"] = f"{case_id(case.session)[:40]}-{digest}"
+        provenance["target"] = [{"reference": target}]
+        return {"resource": provenance, "request": {"method": "PUT", "url": f"Provenance/{provenance['id']}"}}
+
+    def _wanted_task(self, case: CaseResult, claim_ref: str | None, existing: JSON | None) -> JSON | None:
+        """The review Task this case needs now (None when it needs none)."""
+        task = case.task
+        if case.claim is not None and existing is not None and claim_fingerprint(existing) != claim_fingerprint(case.claim) \
+                and (_locked(existing) or existing.get("status") not in EDITABLE_CLAIM):
+            task = {**(task or _empty_task(case, existing)), "description":
+                    "The session changed after its Claim was picked up for submission; re-coding gives: "
+                    f"{case.decision.cpt or 'no code'} {' '.join(case.decision.modifiers)}. "
+                    + (task or {}).get("description", "")}
+        if case.claim is None and existing is not None and _locked(existing):
+            task = {**(task or _empty_task(case, existing)),
+                    "description": "The session is no longer billable but its Claim was already picked up for submission."}
+        if task is None:
+            return None
+        if claim_ref and task.get("focus", {}).get("reference", "").startswith("Claim/"):
+            task = {**task, "focus": {"reference": claim_ref}}
+        return task
+
+    def _task_entries(self, cid: str, wanted: JSON | None, existing: list[JSON]) -> list[JSON]:
+        entries: list[JSON] = []
+        wanted_value = None
+        if wanted is not None:
+            digest = hashlib.sha256(str(wanted.get("description")).encode()).hexdigest()[:12]
+            wanted_value = f"{cid}~{digest}"
+            body = {k: v for k, v in wanted.items() if k != "id"}
+            body["identifier"] = [{"system": systems.CASE_IDENTIFIER_SYSTEM, "value": wanted_value}]
+            if not any(_identifier_value(t) == wanted_value for t in existing):
+                entries.append({"resource": body, "request": {
+                    "method": "POST", "url": "Task",
+                    "ifNoneExist": f"identifier={systems.CASE_IDENTIFIER_SYSTEM}|{wanted_value}"}})
+        for task in existing:
+            if task.get("status") in OPEN_TASK and _identifier_value(task) != wanted_value:
+                closed = {**task, "status": "cancelled",
+                          "statusReason": {"text": "superseded: the hold reasons changed or were resolved"}}
+                entries.append({"resource": closed, "request": {
+                    "method": "PUT", "url": f"Task/{task['id']}", "ifMatch": _etag(task)}})
+        return entries
+
+
+def _empty_task(case: CaseResult, existing: JSON) -> JSON:
+    return {
+        "resourceType": "Task", "meta": written_by_meta(systems.TASK_PROFILE), "status": "requested", "intent": "order",
+        "code": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": "dry-needling-review"}]},
+        "focus": {"reference": f"Claim/{existing['id']}"}, "for": {"reference": case.session.patient},
+        "authoredOn": now_instant(), "description": "",
+    }
+
+
+def _identifier_value(resource: JSON) -> str | None:
+    for identifier in objects(resource.get("identifier")):
+        if identifier.get("system") == systems.CASE_IDENTIFIER_SYSTEM:
+            value = identifier.get("value")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _locked(claim: JSON) -> bool:
+    """Picked up for submission: a biller or clearinghouse tagged it claim-workflow#submitted."""
+    meta: Any = claim.get("meta") or {}
+    return any(t.get("system") == CLAIM_WORKFLOW_SYSTEM and t.get("code") == SUBMITTED for t in objects(meta.get("tag")))
+
+
+def _etag(resource: JSON) -> str:
+    version = (resource.get("meta") or {}).get("versionId")
+    return f'W/"{version}"' if version else "*"
+
+
+__all__ = ["FhirError", "ServerSink"]

@@ -1,0 +1,92 @@
+"""Read what the coding needs for a batch of patients from a FHIR server, in few round trips.
+
+One search per resource family for the whole batch (ids joined with commas, sent as POST
+_search when long), with _include/_revinclude for what hangs off the Procedures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from ..fhir.client import FhirClient
+from ..fhirjson import JSON, objects, reference, resource_key
+
+PAGE_SIZE = "500"
+
+
+def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
+    """Every resource the rules need for these patients (deduplicated by 'Type/id')."""
+    if not patients:
+        return []
+    ids = ",".join(patients)
+    found: dict[str, JSON] = {}
+
+    def keep(resources: Iterable[JSON]) -> None:
+        for resource in resources:
+            key = resource_key(resource)
+            if key:
+                found[key] = resource
+
+    keep(client.search_resources("Procedure", {
+        "subject": ids,
+        "_count": PAGE_SIZE,
+        "_include:iterate": "Encounter:diagnosis",
+        "_revinclude": "Observation:part-of",
+    } | {"_include": ["Procedure:encounter", "Procedure:performer", "Procedure:reason-reference"]}))
+    keep(client.search_resources("Encounter", {
+        "subject": ids, "_count": PAGE_SIZE, "_include": ["Encounter:diagnosis", "Encounter:service-provider"]}))
+    keep(client.search_resources("Coverage", {"beneficiary": ids, "_count": PAGE_SIZE, "_include": "Coverage:payor"}))
+    keep(client.search_resources("BodyStructure", {"patient": ids, "_count": PAGE_SIZE}))
+    keep(client.search_resources("MedicationAdministration", {"subject": ids, "_count": PAGE_SIZE}))
+    keep(client.search_resources("Claim", {"patient": ids, "_count": PAGE_SIZE}))
+    keep(_clinicians(client, found))
+    return list(found.values())
+
+
+def _clinicians(client: FhirClient, found: dict[str, JSON]) -> Iterator[JSON]:
+    """Roles (with organizations and practitioners) of every clinician referenced so far."""
+    roles, practitioners = set(), set()
+    for resource in list(found.values()):
+        for ref in _clinician_refs(resource):
+            if ref.startswith("PractitionerRole/") and ref not in found:
+                roles.add(ref.split("/", 1)[1])
+            elif ref.startswith("Practitioner/"):
+                practitioners.add(ref)
+    if roles:
+        yield from client.search_resources("PractitionerRole", {"_id": ",".join(sorted(roles)), "_count": PAGE_SIZE})
+    if practitioners:
+        yield from client.search_resources("PractitionerRole", {
+            "practitioner": ",".join(sorted(practitioners)), "_count": PAGE_SIZE})
+    organizations = {
+        ref for r in found.values() if r.get("resourceType") == "PractitionerRole"
+        for ref in [reference(r.get("organization"))] if ref and ref not in found
+    }
+    if organizations:
+        yield from client.search_resources("Organization", {
+            "_id": ",".join(sorted(o.split("/", 1)[1] for o in organizations)), "_count": PAGE_SIZE})
+
+
+def _clinician_refs(resource: JSON) -> Iterator[str]:
+    if resource.get("resourceType") == "Procedure":
+        for performer in objects(resource.get("performer")):
+            ref = reference(performer.get("actor"))
+            if ref:
+                yield ref
+    elif resource.get("resourceType") == "Encounter":
+        for participant in objects(resource.get("participant")):
+            ref = reference(participant.get("individual"))
+            if ref:
+                yield ref
+
+
+def patients_with_dry_needling(client: FhirClient, codes: list[tuple[str, str]]) -> Iterator[list[str]]:
+    """Batches of patients (one search page each) that have a dry-needling Procedure."""
+    token = ",".join(f"{system}|{code}" for system, code in codes)
+    for page in client.search("Procedure", {"code": token, "_count": PAGE_SIZE, "_elements": "subject"}):
+        batch = []
+        for entry in page.get("entry") or []:
+            ref = reference((entry.get("resource") or {}).get("subject"))
+            if ref and ref.startswith("Patient/") and ref not in batch:
+                batch.append(ref)
+        if batch:
+            yield batch

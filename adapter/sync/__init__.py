@@ -1,0 +1,1 @@
+"""The sync worker: incremental, exactly-once, amendment-aware, against a FHIR server."""

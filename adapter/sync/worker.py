@@ -1,0 +1,200 @@
+"""The sync loop: watermark search -> changed patients -> fetch -> code -> write -> watermark.
+
+It only orchestrates: reading is sources/server.py, coding is pipeline.py, writing is
+sinks/server.py, HTTP is fhir/client.py, state is sync/state.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+
+from ..assemble import patient_of
+from ..fhir.auth import auth_from_environment
+from ..fhir.client import FhirClient
+from ..fhir.errors import AuthError, FhirError, TransportError
+from ..fhirjson import JSON
+from ..pipeline import CaseCoder, RunSummary, Sink, load_run_tables
+from ..settings import Settings
+from ..sinks.files import FileSink
+from ..sinks.server import ServerSink, WriteStats
+from ..sources import open_source
+from ..sources.server import fetch_patients, patients_with_dry_needling
+from .state import SyncState
+
+log = logging.getLogger("adapter.sync")
+WATCHED_TYPES = ("Procedure", "Observation", "Encounter")
+PATIENTS_PER_BATCH = 200
+EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT; the loop finishes the page in hand, then stops."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def install(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("stop requested, finishing the page in hand", extra={"signal": signum})
+            self.event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+
+@dataclass
+class SyncSummary:
+    changed_resources: int = 0
+    patients: int = 0
+    retried: int = 0
+
+
+def normalize_instant(value: str) -> str:
+    """An instant as UTC with milliseconds ('2025-01-01T00:00:00.000Z'), so strings compare."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sync_once(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: SyncState, stop: StopFlag,
+              page_size: int = PATIENTS_PER_BATCH) -> SyncSummary:
+    """One incremental pass over every watched type; the watermark moves only past written work."""
+    summary = SyncSummary()
+    crawl_start = normalize_instant(client.server_time() or datetime.now(timezone.utc).isoformat())
+    retry = state.patients_to_retry()
+    if retry:
+        summary.retried = len(retry)
+        _code_patients(client, sink, coder, state, retry)
+    for resource_type in WATCHED_TYPES:
+        params: dict[str, str | list[str]] = {"_sort": "_lastUpdated", "_count": str(page_size)}
+        mark = state.watermark(resource_type)
+        if mark:
+            params["_lastUpdated"] = f"gt{mark}"
+        for page in client.search(resource_type, params):
+            resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
+            resources = [r for r in resources if r.get("resourceType") == resource_type]
+            summary.changed_resources += len(resources)
+            patients = sorted({p for r in resources if (p := patient_of(r))})
+            summary.patients += len(patients)
+            _code_patients(client, sink, coder, state, patients)
+            latest = max((stamp for r in resources if (stamp := _last_updated(r))), default=None)
+            if latest:
+                state.set_watermark(resource_type, min(latest, crawl_start))
+            if stop.requested:
+                return summary
+    return summary
+
+
+def _code_patients(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: SyncState,
+                   patients: list[str]) -> None:
+    if not patients:
+        return
+    coder.code(fetch_patients(client, patients))
+    errors_before = len(sink.stats.errors)
+    sink.flush()
+    failed = {patient for patient, _ in sink.stats.errors[errors_before:]}
+    state.mark_for_retry(sorted(failed), "write failed")
+    state.clear_retry([p for p in patients if p not in failed])
+
+
+def _last_updated(resource: JSON) -> str | None:
+    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else None
+    value = meta.get("lastUpdated") if meta else None
+    try:
+        return normalize_instant(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def make_client(base_url: str) -> FhirClient:
+    return FhirClient(base_url, auth_from_environment(base_url))
+
+
+def run_sync_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`sync --once` or `sync --watch`: exit 0 done, 1 cases failed to write, 3 server unreachable."""
+    stop = StopFlag()
+    if args.watch:
+        stop.install()
+    try:
+        client = make_client(args.server)
+        sink = ServerSink(client)
+        coder = CaseCoder(sink, settings, load_run_tables(settings))
+        state = SyncState(Path(args.state_dir), client.base_url)
+    except (AuthError, ValueError) as error:
+        print(f"dn-adapter: {error}")
+        return 2
+    try:
+        while True:
+            started = time.monotonic()
+            summary = sync_once(client, sink, coder, state, stop)
+            _print_summary(coder.summary, sink.stats, summary, client.requests_sent)
+            if not args.watch or stop.requested:
+                break
+            stop.event.wait(max(0.0, args.interval - (time.monotonic() - started)))
+            if stop.requested:
+                break
+    except TransportError as error:
+        print(f"dn-adapter: server unreachable: {error}")
+        return EXIT_UNREACHABLE
+    except FhirError as error:
+        print(f"dn-adapter: {error}")
+        return EXIT_FAILED
+    finally:
+        state.close()
+    return EXIT_FAILED if sink.stats.errors else EXIT_OK
+
+
+def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> int:
+    """Stateless `run` with a server as source and/or sink: code everything, write exactly once."""
+    tables = load_run_tables(settings)
+    sink_client = make_client(sink_spec) if sink_spec.startswith(("http://", "https://")) else None
+    sink: Sink = ServerSink(sink_client) if sink_client else FileSink(Path(sink_spec))
+    coder = CaseCoder(sink, settings, tables)
+    try:
+        if source_spec.startswith(("http://", "https://")):
+            source_client = make_client(source_spec)
+            codes = [pair for pair, kind in tables.procedure_kinds.items() if kind == "dry-needling"]
+            for patients in patients_with_dry_needling(source_client, codes):
+                coder.code(fetch_patients(source_client, patients))
+                if isinstance(sink, ServerSink):
+                    sink.flush()
+        else:
+            source = open_source(source_spec)
+            coder.code(source.items(), source.size_hint())
+        summary = coder.finish()
+    except TransportError as error:
+        print(f"dn-adapter: server unreachable: {error}")
+        return EXIT_UNREACHABLE
+    except (FhirError, AuthError) as error:
+        print(f"dn-adapter: {error}")
+        return EXIT_FAILED
+    stats = sink.stats if isinstance(sink, ServerSink) else None
+    _print_summary(summary, stats, None, None)
+    return EXIT_FAILED if stats and stats.errors else EXIT_OK
+
+
+def _print_summary(summary: RunSummary, stats: WriteStats | None, sync: SyncSummary | None, requests: int | None) -> None:
+    print("dn-adapter summary:")
+    for line in summary.lines():
+        print("  " + line)
+    if sync:
+        print(f"  changed resources: {sync.changed_resources} (patients re-coded: {sync.patients}, retried: {sync.retried})")
+    if stats:
+        print(f"  written:          created={stats.created} updated={stats.updated} cancelled={stats.cancelled} "
+              f"unchanged={stats.unchanged} tasks={stats.tasks} transactions={stats.transactions}")
+        print(f"  write errors:     {len(stats.errors)}")
+    if requests is not None:
+        print(f"  HTTP requests:    {requests}")
