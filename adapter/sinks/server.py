@@ -100,22 +100,25 @@ class ServerSink:
         try:
             self.stats.transactions += 1
             self.client.transaction(bundle)
-        except PreconditionFailed:
+        except ServerError as error:
+            if not _is_conflict(error):
+                self._refused(chunk, conflicts_left, error)
+                return
             if conflicts_left > 0:
                 log.info("version conflict, re-reading", extra={"cases": len(chunk)})
                 self._write([case for case, _ in chunk], conflicts_left - 1)
                 return
-            self._failed(chunk, "version conflict persisted")
-            return
-        except ServerError as error:
-            if len(chunk) > 1 and 400 <= error.status < 500:
-                for one in chunk:  # isolate the case the server refuses; the others still land
-                    self._commit([one], conflicts_left)
-                return
-            self._failed(chunk, error.message)
+            self._failed(chunk, "write conflict persisted")
             return
         for _, entries in chunk:
             self._count(entries)
+
+    def _refused(self, chunk: list[tuple[CaseResult, list[JSON]]], conflicts_left: int, error: ServerError) -> None:
+        if len(chunk) > 1 and 400 <= error.status < 500:
+            for one in chunk:  # isolate the case the server refuses; the others still land
+                self._commit([one], conflicts_left)
+            return
+        self._failed(chunk, error.message)
 
     def _failed(self, chunk: list[tuple[CaseResult, list[JSON]]], message: str) -> None:
         for case, _ in chunk:
@@ -235,6 +238,18 @@ class ServerSink:
                 entries.append({"resource": closed, "request": {
                     "method": "PUT", "url": f"Task/{task['id']}", "ifMatch": _etag(task)}})
         return entries
+
+
+def _is_conflict(error: ServerError) -> bool:
+    """A lost race with another writer: re-read and decide again.
+
+    412 is a stale If-Match; 409 a version conflict. HAPI answers two simultaneous conditional
+    creates of one identifier with a unique-constraint failure on its HFJ_RES_SEARCH_URL table
+    (HAPI-0550, seen on 8.8.0 with H2), which means the same thing: the other writer won.
+    """
+    if isinstance(error, PreconditionFailed) or error.status == 409:
+        return True
+    return "HFJ_RES_SEARCH_URL" in error.message or "HAPI-0550" in error.message and "Unique" in error.message
 
 
 def _empty_task(case: CaseResult, existing: JSON) -> JSON:

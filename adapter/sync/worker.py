@@ -74,10 +74,12 @@ def sync_once(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: Syn
     """One incremental pass over every watched type; the watermark moves only past written work."""
     summary = SyncSummary()
     crawl_start = normalize_instant(client.server_time() or datetime.now(timezone.utc).isoformat())
+    coded: set[str] = set()  # a patient changed in several types is coded once per pass
     retry = state.patients_to_retry()
     if retry:
         summary.retried = len(retry)
         _code_patients(client, sink, coder, state, retry)
+        coded.update(retry)
     for resource_type in WATCHED_TYPES:
         params: dict[str, str | list[str]] = {"_sort": "_lastUpdated", "_count": str(page_size)}
         mark = state.watermark(resource_type)
@@ -87,9 +89,10 @@ def sync_once(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: Syn
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
             summary.changed_resources += len(resources)
-            patients = sorted({p for r in resources if (p := patient_of(r))})
+            patients = sorted({p for r in resources if (p := patient_of(r))} - coded)
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
+            coded.update(patients)
             latest = max((stamp for r in resources if (stamp := _last_updated(r))), default=None)
             if latest:
                 state.set_watermark(resource_type, min(latest, crawl_start))

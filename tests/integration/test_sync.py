@@ -1,0 +1,137 @@
+"""The sync worker against the real HAPI server: scenarios, reruns, amendments, cancellations."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from adapter import systems
+from adapter.cli import main
+from adapter.fhir.client import FhirClient
+from adapter.pipeline import CaseCoder
+from adapter.settings import Settings
+from adapter.sinks.server import ServerSink, WriteStats
+from adapter.sources.server import fetch_patients
+from adapter.sync.state import SyncState
+from adapter.sync.worker import StopFlag, sync_once
+from tests.expectations import check_outcome
+from tests.factory import Case, site
+from tests.helpers import SCENARIOS
+
+EXPECTED: list[dict[str, Any]] = json.loads((SCENARIOS / "expected.json").read_text())
+
+
+def put_transaction(base: str, resources: list[dict[str, Any]]) -> None:
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
+    response = requests.post(base, json=bundle, headers={"Content-Type": "application/fhir+json"}, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+
+
+def scenario_resources(name: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in json.loads((SCENARIOS / name).read_text())["entry"]]
+
+
+def run_sync(base: str, state_dir: Path) -> tuple[WriteStats, int]:
+    client = FhirClient(base)
+    sink = ServerSink(client)
+    state = SyncState(state_dir, base)
+    try:
+        sync_once(client, sink, CaseCoder(sink, Settings()), state, StopFlag())
+    finally:
+        state.close()
+    return sink.stats, client.requests_sent
+
+
+def ours(base: str, resource_type: str) -> list[dict[str, Any]]:
+    client = FhirClient(base)
+    params = {"_tag": f"{systems.WRITTEN_BY_TAG_SYSTEM}|dry-needling-adapter", "_count": "500"}
+    return list(client.search_resources(resource_type, params))
+
+
+@pytest.fixture(scope="module")
+def synced(fhir_base: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    for scenario in EXPECTED:
+        put_transaction(fhir_base, scenario_resources(scenario["bundle"]))
+    state_dir = tmp_path_factory.mktemp("state")
+    stats, _ = run_sync(fhir_base, state_dir)
+    assert stats.errors == []
+    return state_dir
+
+
+@pytest.mark.parametrize("scenario", EXPECTED, ids=[s["id"] for s in EXPECTED])
+def test_every_scenario_outcome_on_the_server(synced: Path, fhir_base: str, scenario: dict[str, Any]) -> None:
+    check_outcome(scenario, ours(fhir_base, "Claim"), ours(fhir_base, "Task"))
+
+
+def test_rerun_writes_nothing(synced: Path, fhir_base: str, tmp_path: Path) -> None:
+    claims, provenances = len(ours(fhir_base, "Claim")), len(ours(fhir_base, "Provenance"))
+    again, _ = run_sync(fhir_base, synced)
+    fresh, _ = run_sync(fhir_base, tmp_path / "fresh-state")  # a full re-crawl, as after losing the state
+    for stats in (again, fresh):
+        assert (stats.created, stats.updated, stats.cancelled, stats.tasks, stats.errors) == (0, 0, 0, 0, [])
+    assert (len(ours(fhir_base, "Claim")), len(ours(fhir_base, "Provenance"))) == (claims, provenances)
+
+
+def test_stateless_run_against_the_server_writes_nothing_new(synced: Path, fhir_base: str) -> None:
+    claims = len(ours(fhir_base, "Claim"))
+    assert main(["run", "--source", fhir_base, "--sink", fhir_base]) == 0
+    assert len(ours(fhir_base, "Claim")) == claims
+
+
+def claim_for(base: str, patient: str) -> dict[str, Any]:
+    mine = [c for c in ours(base, "Claim") if c["patient"]["reference"] == patient]
+    assert len(mine) == 1
+    return mine[0]
+
+
+def test_amended_procedure_updates_its_claim(synced: Path, fhir_base: str) -> None:
+    before = claim_for(fhir_base, "Patient/dn-001-patient")
+    procedure = next(r for r in scenario_resources("DN-001.json") if r["id"] == "dn-001-proc-1")
+    amended = copy.deepcopy(procedure)
+    amended["bodySite"] += [site("72573008", "24028007"), site("6423006", "24028007")]
+    put_transaction(fhir_base, [amended])
+    stats, _ = run_sync(fhir_base, synced)
+    after = claim_for(fhir_base, "Patient/dn-001-patient")
+    assert stats.updated == 1 and stats.created == 0
+    assert after["id"] == before["id"] and after["meta"]["versionId"] != before["meta"]["versionId"]
+    assert after["item"][0]["productOrService"]["coding"][0]["code"] == "20561"
+    provenances = [p for p in ours(fhir_base, "Provenance") if p["target"][0]["reference"] == f"Claim/{after['id']}"]
+    assert {p["activity"]["coding"][0]["code"] for p in provenances} == {"CREATE", "UPDATE"}
+
+
+def test_entered_in_error_cancels_the_claim(synced: Path, fhir_base: str) -> None:
+    procedure = next(r for r in scenario_resources("DN-002.json") if r["id"] == "dn-002-proc-2")
+    put_transaction(fhir_base, [{**procedure, "status": "entered-in-error"}])
+    stats, _ = run_sync(fhir_base, synced)
+    assert stats.cancelled == 1
+    assert claim_for(fhir_base, "Patient/dn-002-patient")["status"] == "cancelled"
+
+
+def test_two_workers_at_once_write_one_claim(fhir_base: str, tmp_path: Path) -> None:
+    case = Case(key="twoworkers")
+    case.procedure("p1", [site("31764008", "7771000")])
+    put_transaction(fhir_base, case.resources())
+    results: list[WriteStats] = []
+
+    def worker(n: int) -> None:
+        client = FhirClient(fhir_base)
+        sink = ServerSink(client)
+        coder = CaseCoder(sink, Settings())
+        coder.code(fetch_patients(client, [case.patient]))
+        sink.flush()
+        results.append(sink.stats)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.errors for r in results] == [[], []]
+    assert len([c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient]) == 1
