@@ -13,7 +13,9 @@ def claims_of_case(claims: list[dict[str, Any]], patient: str, day: str) -> list
     for claim in claims:
         if claim["patient"]["reference"] != patient:
             continue
-        days = {i.get("servicedDate") for i in claim.get("item", [])} | {p.get("date") for p in claim.get("procedure", [])}
+        days = {i.get("servicedDate") for i in claim.get("item", [])} | {
+            p.get("date") for p in claim.get("procedure", [])
+        }
         if day in days:
             found.append(claim)
     return found
@@ -21,16 +23,20 @@ def claims_of_case(claims: list[dict[str, Any]], patient: str, day: str) -> list
 
 def check_outcome(scenario: dict[str, Any], claims: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
     """Assert the scenario's outcome, code, modifiers and muscle count (expected.json semantics)."""
-    mine = [c for c in claims_of_case(claims, scenario["patient"], scenario["date_of_service"])
-            if c["status"] != "cancelled"]
+    mine = [
+        c
+        for c in claims_of_case(claims, scenario["patient"], scenario["date_of_service"])
+        if c["status"] != "cancelled"
+    ]
     lines = [i for c in mine for i in c.get("item", []) if i["productOrService"]["coding"][0]["code"] in DRY_NEEDLING]
     if scenario["outcome"] == "no_claim_line":
         assert lines == [], scenario["id"]
         return
     assert len(mine) == 1, f"{scenario['id']}: one Claim per case, found {len(mine)}"
     claim = mine[0]
-    focused = [t for t in tasks if t["focus"]["reference"].endswith(f"Claim/{claim['id']}")
-               and t["status"] == "requested"]
+    focused = [
+        t for t in tasks if t["focus"]["reference"].endswith(f"Claim/{claim['id']}") and t["status"] == "requested"
+    ]
     if scenario["outcome"] == "claim_line":
         assert claim["status"] == "active", scenario["id"]
         assert focused == [], scenario["id"]
@@ -45,6 +51,8 @@ def check_outcome(scenario: dict[str, Any], claims: list[dict[str, Any]], tasks:
     assert item["productOrService"]["coding"][0]["code"] == scenario["cpt"], scenario["id"]
     assert item["quantity"]["value"] == 1
     assert item["servicedDate"] == scenario["date_of_service"]
-    assert sorted(m["coding"][0]["code"] for m in item.get("modifier", [])) == sorted(scenario["modifiers"]), scenario["id"]
+    assert sorted(m["coding"][0]["code"] for m in item.get("modifier", [])) == sorted(scenario["modifiers"]), scenario[
+        "id"
+    ]
     summary = next(s["valueString"] for s in claim["supportingInfo"] if "valueString" in s)
     assert summary.startswith(f"{scenario['muscle_count']} muscle(s)"), scenario["id"]

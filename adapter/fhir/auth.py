@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -142,8 +143,10 @@ class SmartBackendAuth:
             endpoint = response.json().get("token_endpoint")
         except (requests.RequestException, ValueError) as error:
             raise AuthError(f"cannot read {url}: {type(error).__name__}") from error
-        if not isinstance(endpoint, str) or not endpoint.startswith("https://") and not endpoint.startswith("http://127."):
-            raise AuthError(f"{url} gives no usable token_endpoint")
+        same_origin = isinstance(endpoint, str) and urlsplit(endpoint)[:2] == urlsplit(self.base_url)[:2]
+        if not isinstance(endpoint, str) or not (endpoint.startswith("https://") or same_origin):
+            # The assertion is a credential: only over TLS, or to the server we were configured with.
+            raise AuthError(f"{url} gives no usable token_endpoint (https, or the FHIR server's own origin)")
         self.token_endpoint = endpoint
         return endpoint
 

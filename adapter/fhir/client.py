@@ -100,8 +100,15 @@ class FhirClient:
             try:
                 self.requests_sent += 1
                 response = self.session.request(
-                    method, target, params=params, data=data, headers=send_headers,
-                    timeout=self.timeout_s, verify=self.verify, stream=True, allow_redirects=False,
+                    method,
+                    target,
+                    params=params,
+                    data=data,
+                    headers=send_headers,
+                    timeout=self.timeout_s,
+                    verify=self.verify,
+                    stream=True,
+                    allow_redirects=False,
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 if attempt >= self.retry.attempts:
@@ -160,7 +167,9 @@ class FhirClient:
         asked = parse_retry_after(retry_after)
         if asked is not None:
             delay = min(self.retry.max_delay_s, max(delay, asked))
-        log.warning("retrying", extra={"request": what, "reason": reason, "attempt": attempt, "delay_s": round(delay, 2)})
+        log.warning(
+            "retrying", extra={"request": what, "reason": reason, "attempt": attempt, "delay_s": round(delay, 2)}
+        )
         self.sleep(delay)
 
     def _absolute(self, url: str) -> str:
@@ -173,7 +182,9 @@ class FhirClient:
             target = f"{self.base_url}/{url}" if url else self.base_url
         parts = urlsplit(target)
         if (parts.scheme, parts.netloc.lower()) != self.origin:
-            raise ForeignHostError(f"refusing to follow a link to {parts.scheme}://{parts.netloc}: not the configured server")
+            raise ForeignHostError(
+                f"refusing to follow a link to {parts.scheme}://{parts.netloc}: not the configured server"
+            )
         return target
 
     # -- conveniences --------------------------------------------------------------------------

@@ -49,8 +49,7 @@ def choose_code(count: MuscleCount) -> CodeChoice:
                     Finding(
                         "R6",
                         f"{n} muscle(s) counted but {unresolved} site(s) could not be mapped; "
-                        "the true count may be 3 or more: "
-                        + "; ".join(count.unresolved),
+                        "the true count may be 3 or more: " + "; ".join(count.unresolved),
                     )
                 ],
             )

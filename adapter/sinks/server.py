@@ -96,7 +96,11 @@ class ServerSink:
             self._commit(chunk, conflicts_left)
 
     def _commit(self, chunk: list[tuple[CaseResult, list[JSON]]], conflicts_left: int) -> None:
-        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [e for _, entries in chunk for e in entries]}
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [e for _, entries in chunk for e in entries],
+        }
         try:
             self.stats.transactions += 1
             self.client.transaction(bundle)
@@ -143,7 +147,9 @@ class ServerSink:
         found: dict[str, list[JSON]] = {}
         for resource in self.client.search_resources(resource_type, {**params, "_count": "500"}):
             for identifier in objects(resource.get("identifier")):
-                if identifier.get("system") == systems.CASE_IDENTIFIER_SYSTEM and isinstance(identifier.get("value"), str):
+                if identifier.get("system") == systems.CASE_IDENTIFIER_SYSTEM and isinstance(
+                    identifier.get("value"), str
+                ):
                     found.setdefault(identifier["value"].split("~")[0], []).append(resource)
         return found
 
@@ -167,8 +173,11 @@ class ServerSink:
             body = {k: v for k, v in claim.items() if k != "id"}
             provenance = self._provenance(case, claim, urn, "CREATE", None)
             return urn, [
-                {"fullUrl": urn, "resource": body,
-                 "request": {"method": "POST", "url": "Claim", "ifNoneExist": f"identifier={identifier}"}},
+                {
+                    "fullUrl": urn,
+                    "resource": body,
+                    "request": {"method": "POST", "url": "Claim", "ifNoneExist": f"identifier={identifier}"},
+                },
                 provenance,
             ]
         ref = f"Claim/{existing['id']}"
@@ -187,8 +196,11 @@ class ServerSink:
             return []
         ref = f"Claim/{existing['id']}"
         body = {**existing, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
-        reason = "session no longer billable (" + (describe_reasons(case.decision.no_claim_tasks)
-                                                   if case.decision.no_claim_tasks else "R2/R5/R6: no line") + ")"
+        reason = (
+            "session no longer billable ("
+            + (describe_reasons(case.decision.no_claim_tasks) if case.decision.no_claim_tasks else "R2/R5/R6: no line")
+            + ")"
+        )
         return [
             {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
             self._provenance(case, body, ref, "UPDATE", reason),
@@ -204,15 +216,23 @@ class ServerSink:
     def _wanted_task(self, case: CaseResult, claim_ref: str | None, existing: JSON | None) -> JSON | None:
         """The review Task this case needs now (None when it needs none)."""
         task = case.task
-        if case.claim is not None and existing is not None and claim_fingerprint(existing) != claim_fingerprint(case.claim) \
-                and (_locked(existing) or existing.get("status") not in EDITABLE_CLAIM):
-            task = {**(task or _empty_task(case, existing)), "description":
-                    "The session changed after its Claim was picked up for submission; re-coding gives: "
-                    f"{case.decision.cpt or 'no code'} {' '.join(case.decision.modifiers)}. "
-                    + (task or {}).get("description", "")}
+        if (
+            case.claim is not None
+            and existing is not None
+            and claim_fingerprint(existing) != claim_fingerprint(case.claim)
+            and (_locked(existing) or existing.get("status") not in EDITABLE_CLAIM)
+        ):
+            task = {
+                **(task or _empty_task(case, existing)),
+                "description": "The session changed after its Claim was picked up for submission; re-coding gives: "
+                f"{case.decision.cpt or 'no code'} {' '.join(case.decision.modifiers)}. "
+                + (task or {}).get("description", ""),
+            }
         if case.claim is None and existing is not None and _locked(existing):
-            task = {**(task or _empty_task(case, existing)),
-                    "description": "The session is no longer billable but its Claim was already picked up for submission."}
+            task = {
+                **(task or _empty_task(case, existing)),
+                "description": "The session is no longer billable but its Claim was already picked up for submission.",
+            }
         if task is None:
             return None
         if claim_ref and task.get("focus", {}).get("reference", "").startswith("Claim/"):
@@ -228,15 +248,29 @@ class ServerSink:
             body = {k: v for k, v in wanted.items() if k != "id"}
             body["identifier"] = [{"system": systems.CASE_IDENTIFIER_SYSTEM, "value": wanted_value}]
             if not any(_identifier_value(t) == wanted_value for t in existing):
-                entries.append({"resource": body, "request": {
-                    "method": "POST", "url": "Task",
-                    "ifNoneExist": f"identifier={systems.CASE_IDENTIFIER_SYSTEM}|{wanted_value}"}})
+                entries.append(
+                    {
+                        "resource": body,
+                        "request": {
+                            "method": "POST",
+                            "url": "Task",
+                            "ifNoneExist": f"identifier={systems.CASE_IDENTIFIER_SYSTEM}|{wanted_value}",
+                        },
+                    }
+                )
         for task in existing:
             if task.get("status") in OPEN_TASK and _identifier_value(task) != wanted_value:
-                closed = {**task, "status": "cancelled",
-                          "statusReason": {"text": "superseded: the hold reasons changed or were resolved"}}
-                entries.append({"resource": closed, "request": {
-                    "method": "PUT", "url": f"Task/{task['id']}", "ifMatch": _etag(task)}})
+                closed = {
+                    **task,
+                    "status": "cancelled",
+                    "statusReason": {"text": "superseded: the hold reasons changed or were resolved"},
+                }
+                entries.append(
+                    {
+                        "resource": closed,
+                        "request": {"method": "PUT", "url": f"Task/{task['id']}", "ifMatch": _etag(task)},
+                    }
+                )
         return entries
 
 
@@ -249,15 +283,20 @@ def _is_conflict(error: ServerError) -> bool:
     """
     if isinstance(error, PreconditionFailed) or error.status == 409:
         return True
-    return "HFJ_RES_SEARCH_URL" in error.message or "HAPI-0550" in error.message and "Unique" in error.message
+    return "HFJ_RES_SEARCH_URL" in error.message or ("HAPI-0550" in error.message and "Unique" in error.message)
 
 
 def _empty_task(case: CaseResult, existing: JSON) -> JSON:
     return {
-        "resourceType": "Task", "meta": written_by_meta(systems.TASK_PROFILE), "status": "requested", "intent": "order",
+        "resourceType": "Task",
+        "meta": written_by_meta(systems.TASK_PROFILE),
+        "status": "requested",
+        "intent": "order",
         "code": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": "dry-needling-review"}]},
-        "focus": {"reference": f"Claim/{existing['id']}"}, "for": {"reference": case.session.patient},
-        "authoredOn": now_instant(), "description": "",
+        "focus": {"reference": f"Claim/{existing['id']}"},
+        "for": {"reference": case.session.patient},
+        "authoredOn": now_instant(),
+        "description": "",
     }
 
 
@@ -272,7 +311,9 @@ def _identifier_value(resource: JSON) -> str | None:
 def _locked(claim: JSON) -> bool:
     """Picked up for submission: a biller or clearinghouse tagged it claim-workflow#submitted."""
     meta: Any = claim.get("meta") or {}
-    return any(t.get("system") == CLAIM_WORKFLOW_SYSTEM and t.get("code") == SUBMITTED for t in objects(meta.get("tag")))
+    return any(
+        t.get("system") == CLAIM_WORKFLOW_SYSTEM and t.get("code") == SUBMITTED for t in objects(meta.get("tag"))
+    )
 
 
 def _etag(resource: JSON) -> str:

@@ -27,14 +27,24 @@ def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
             if key:
                 found[key] = resource
 
-    keep(client.search_resources("Procedure", {
-        "subject": ids,
-        "_count": PAGE_SIZE,
-        "_include:iterate": "Encounter:diagnosis",
-        "_revinclude": "Observation:part-of",
-    } | {"_include": ["Procedure:encounter", "Procedure:performer", "Procedure:reason-reference"]}))
-    keep(client.search_resources("Encounter", {
-        "subject": ids, "_count": PAGE_SIZE, "_include": ["Encounter:diagnosis", "Encounter:service-provider"]}))
+    keep(
+        client.search_resources(
+            "Procedure",
+            {
+                "subject": ids,
+                "_count": PAGE_SIZE,
+                "_include:iterate": "Encounter:diagnosis",
+                "_revinclude": "Observation:part-of",
+            }
+            | {"_include": ["Procedure:encounter", "Procedure:performer", "Procedure:reason-reference"]},
+        )
+    )
+    keep(
+        client.search_resources(
+            "Encounter",
+            {"subject": ids, "_count": PAGE_SIZE, "_include": ["Encounter:diagnosis", "Encounter:service-provider"]},
+        )
+    )
     keep(client.search_resources("Coverage", {"beneficiary": ids, "_count": PAGE_SIZE, "_include": "Coverage:payor"}))
     keep(client.search_resources("BodyStructure", {"patient": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("MedicationAdministration", {"subject": ids, "_count": PAGE_SIZE}))
@@ -55,15 +65,20 @@ def _clinicians(client: FhirClient, found: dict[str, JSON]) -> Iterator[JSON]:
     if roles:
         yield from client.search_resources("PractitionerRole", {"_id": ",".join(sorted(roles)), "_count": PAGE_SIZE})
     if practitioners:
-        yield from client.search_resources("PractitionerRole", {
-            "practitioner": ",".join(sorted(practitioners)), "_count": PAGE_SIZE})
+        yield from client.search_resources(
+            "PractitionerRole", {"practitioner": ",".join(sorted(practitioners)), "_count": PAGE_SIZE}
+        )
     organizations = {
-        ref for r in found.values() if r.get("resourceType") == "PractitionerRole"
-        for ref in [reference(r.get("organization"))] if ref and ref not in found
+        ref
+        for r in found.values()
+        if r.get("resourceType") == "PractitionerRole"
+        for ref in [reference(r.get("organization"))]
+        if ref and ref not in found
     }
     if organizations:
-        yield from client.search_resources("Organization", {
-            "_id": ",".join(sorted(o.split("/", 1)[1] for o in organizations)), "_count": PAGE_SIZE})
+        yield from client.search_resources(
+            "Organization", {"_id": ",".join(sorted(o.split("/", 1)[1] for o in organizations)), "_count": PAGE_SIZE}
+        )
 
 
 def _clinician_refs(resource: JSON) -> Iterator[str]:

@@ -22,9 +22,12 @@ class SyncState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS server (base_url TEXT PRIMARY KEY)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS watermark (resource_type TEXT PRIMARY KEY, last_updated TEXT NOT NULL)")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS retry_patient (patient TEXT PRIMARY KEY, reason TEXT NOT NULL, attempts INTEGER)"
+            "CREATE TABLE IF NOT EXISTS watermark (resource_type TEXT PRIMARY KEY, last_updated TEXT NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS retry_patient "
+            "(patient TEXT PRIMARY KEY, reason TEXT NOT NULL, attempts INTEGER)"
         )
         known = self._db.execute("SELECT base_url FROM server").fetchone()
         if known is None:
@@ -33,7 +36,9 @@ class SyncState:
             raise ValueError(f"state file {self.path} belongs to {known[0]}, not {self.base_url}")
 
     def watermark(self, resource_type: str) -> str | None:
-        row = self._db.execute("SELECT last_updated FROM watermark WHERE resource_type = ?", (resource_type,)).fetchone()
+        row = self._db.execute(
+            "SELECT last_updated FROM watermark WHERE resource_type = ?", (resource_type,)
+        ).fetchone()
         return str(row[0]) if row else None
 
     def set_watermark(self, resource_type: str, last_updated: str) -> None:
@@ -43,7 +48,8 @@ class SyncState:
             current = self.watermark(resource_type)
             if current is None or last_updated > current:
                 self._db.execute(
-                    "INSERT INTO watermark VALUES (?, ?) ON CONFLICT(resource_type) DO UPDATE SET last_updated = excluded.last_updated",
+                    "INSERT INTO watermark VALUES (?, ?) "
+                    "ON CONFLICT(resource_type) DO UPDATE SET last_updated = excluded.last_updated",
                     (resource_type, last_updated),
                 )
 

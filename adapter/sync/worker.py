@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -65,15 +65,21 @@ def normalize_instant(value: str) -> str:
     """An instant as UTC with milliseconds ('2025-01-01T00:00:00.000Z'), so strings compare."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def sync_once(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: SyncState, stop: StopFlag,
-              page_size: int = PATIENTS_PER_BATCH) -> SyncSummary:
+def sync_once(
+    client: FhirClient,
+    sink: ServerSink,
+    coder: CaseCoder,
+    state: SyncState,
+    stop: StopFlag,
+    page_size: int = PATIENTS_PER_BATCH,
+) -> SyncSummary:
     """One incremental pass over every watched type; the watermark moves only past written work."""
     summary = SyncSummary()
-    crawl_start = normalize_instant(client.server_time() or datetime.now(timezone.utc).isoformat())
+    crawl_start = normalize_instant(client.server_time() or datetime.now(UTC).isoformat())
     coded: set[str] = set()  # a patient changed in several types is coded once per pass
     retry = state.patients_to_retry()
     if retry:
@@ -101,8 +107,9 @@ def sync_once(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: Syn
     return summary
 
 
-def _code_patients(client: FhirClient, sink: ServerSink, coder: CaseCoder, state: SyncState,
-                   patients: list[str]) -> None:
+def _code_patients(
+    client: FhirClient, sink: ServerSink, coder: CaseCoder, state: SyncState, patients: list[str]
+) -> None:
     if not patients:
         return
     coder.code(fetch_patients(client, patients))
@@ -189,15 +196,22 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
     return EXIT_FAILED if stats and stats.errors else EXIT_OK
 
 
-def _print_summary(summary: RunSummary, stats: WriteStats | None, sync: SyncSummary | None, requests: int | None) -> None:
+def _print_summary(
+    summary: RunSummary, stats: WriteStats | None, sync: SyncSummary | None, requests: int | None
+) -> None:
     print("dn-adapter summary:")
     for line in summary.lines():
         print("  " + line)
     if sync:
-        print(f"  changed resources: {sync.changed_resources} (patients re-coded: {sync.patients}, retried: {sync.retried})")
+        print(
+            f"  changed resources: {sync.changed_resources} "
+            f"(patients re-coded: {sync.patients}, retried: {sync.retried})"
+        )
     if stats:
-        print(f"  written:          created={stats.created} updated={stats.updated} cancelled={stats.cancelled} "
-              f"unchanged={stats.unchanged} tasks={stats.tasks} transactions={stats.transactions}")
+        print(
+            f"  written:          created={stats.created} updated={stats.updated} cancelled={stats.cancelled} "
+            f"unchanged={stats.unchanged} tasks={stats.tasks} transactions={stats.transactions}"
+        )
         print(f"  write errors:     {len(stats.errors)}")
     if requests is not None:
         print(f"  HTTP requests:    {requests}")

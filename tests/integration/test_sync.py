@@ -28,8 +28,13 @@ EXPECTED: list[dict[str, Any]] = json.loads((SCENARIOS / "expected.json").read_t
 
 
 def put_transaction(base: str, resources: list[dict[str, Any]]) -> None:
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+        ],
+    }
     response = requests.post(base, json=bundle, headers={"Content-Type": "application/fhir+json"}, timeout=120)
     assert response.status_code == 200, response.text[:500]
 
