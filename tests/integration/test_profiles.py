@@ -1,0 +1,100 @@
+"""Our profiles on the real server: every Claim the scenarios produce validates; broken ones fail."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from adapter import systems
+from adapter.cli import main
+from tests.helpers import SCENARIOS
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+EXPECTED: list[dict[str, Any]] = json.loads((SCENARIOS / "expected.json").read_text())
+HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+@pytest.fixture(scope="module")
+def uploaded(fhir_base: str) -> str:
+    for path in sorted(PROFILES.glob("*.json")):
+        resource = json.loads(path.read_text())
+        url = f"{fhir_base}/{resource['resourceType']}/{resource['id']}"
+        response = requests.put(url, json=resource, headers=HEADERS, timeout=120)
+        assert response.status_code in (200, 201), response.text[:500]
+    return fhir_base
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """Claims and Tasks of every public scenario, from the offline pipeline."""
+    out: dict[str, list[dict[str, Any]]] = {"Claim": [], "Task": []}
+    for scenario in EXPECTED:
+        sink = tmp_path_factory.mktemp(scenario["id"])
+        assert main(["run", "--source", str(SCENARIOS / scenario["bundle"]), "--sink", str(sink)]) == 0
+        for rtype in out:
+            out[rtype] += [json.loads(line) for line in (sink / f"{rtype}.ndjson").read_text().splitlines()]
+    return out
+
+
+def validate(base: str, resource: dict[str, Any]) -> list[dict[str, Any]]:
+    response = requests.post(f"{base}/{resource['resourceType']}/$validate", json=resource, headers=HEADERS, timeout=300)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome", response.text[:500]
+    return [i for i in outcome.get("issue", []) if i["severity"] in ("error", "fatal")]
+
+
+def test_every_scenario_claim_and_task_validates(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
+    assert written["Claim"] and written["Task"]
+    for resource in written["Claim"] + written["Task"]:
+        assert resource["meta"]["profile"] in ([systems.CLAIM_PROFILE], [systems.TASK_PROFILE])
+        errors = validate(uploaded, resource)
+        assert errors == [], f"{resource['resourceType']} {resource['id']}: {errors}"
+
+
+def active_claim(written: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return copy.deepcopy(next(c for c in written["Claim"] if c["status"] == "active" and c["item"][0].get("modifier")))
+
+
+def messages(errors: list[dict[str, Any]]) -> str:
+    return " | ".join(f"{e.get('expression', e.get('location'))}: {e.get('diagnostics')}" for e in errors)
+
+
+def test_rt_modifier_is_rejected_naming_the_element(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
+    claim = active_claim(written)
+    claim["item"][0]["modifier"].append({"coding": [{"system": systems.HCPCS, "code": "RT"}]})
+    found = messages(validate(uploaded, claim))
+    assert "dn-claim-2" in found and "Claim.item" in found
+
+
+def test_quantity_two_is_rejected(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
+    claim = active_claim(written)
+    claim["item"][0]["quantity"]["value"] = 2
+    assert "Claim.item[0].quantity.value" in messages(validate(uploaded, claim))
+
+
+def test_three_codes_are_rejected(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
+    claim = active_claim(written)
+    line = claim["item"][0]
+    claim["item"] = [line, {**line, "sequence": 2}, {**line, "sequence": 3}]
+    claim["item"][1]["productOrService"] = {"coding": [{"system": systems.CPT, "code": "20561"}]}
+    claim["item"][2]["productOrService"] = {"coding": [{"system": systems.CPT, "code": "97140"}]}
+    found = messages(validate(uploaded, claim))
+    assert "Claim.item" in found
+    assert "dn-claim-3" in found or "max allowed = 1" in found or "maximum" in found.lower()
+
+
+def test_missing_insurance_is_rejected(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
+    claim = active_claim(written)
+    del claim["insurance"]
+    assert "Claim.insurance" in messages(validate(uploaded, claim))
+
+
+def test_unknown_line_code_is_rejected(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
+    claim = active_claim(written)
+    claim["item"][0]["productOrService"] = {"coding": [{"system": systems.CPT, "code": "97140"}]}
+    assert "Claim.item[0].productOrService" in messages(validate(uploaded, claim))
