@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .assemble import SharedIndex, assemble_sessions
-from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, now_instant
+from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, case_id, now_instant
 from .fhirjson import JSON
 from .grouping import group_by_patient
 from .problems import InputProblem
@@ -51,6 +51,7 @@ class RunSummary:
     no_claim: int = 0
     tasks: int = 0
     input_problems: int = 0
+    warnings: int = 0
     held_by_rule: Counter[str] = field(default_factory=Counter)
 
     def record(self, result: CaseResult) -> None:
@@ -76,6 +77,7 @@ class RunSummary:
             f"review tasks:     {self.tasks}",
             f"holds by rule:    {held}",
             f"input problems:   {self.input_problems} (see OperationOutcome output)",
+            f"coding warnings:  {self.warnings} (OperationOutcome, severity warning)",
         ]
 
 
@@ -143,8 +145,18 @@ class CaseCoder:
             for result in results:
                 self.summary.record(result)
                 self.sink.write_case(result)
+                self._report_warnings(result)
             coded += results
         return coded
+
+    def _report_warnings(self, result: CaseResult) -> None:
+        """Warnings of a coded case go out as warning-level OperationOutcomes naming its Claim."""
+        where = f"Claim/{result.claim['id']}" if result.claim else f"case {case_id(result.session)}"
+        for finding in result.decision.warnings:
+            self.summary.warnings += 1
+            self.sink.write_problem(
+                build_operation_outcome(InputProblem(where, str(finding), "warning", "business-rule"), self.now)
+            )
 
     def finish(self) -> RunSummary:
         self.sink.close()

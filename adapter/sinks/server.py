@@ -61,10 +61,10 @@ class ServerSink:
             self.flush()
 
     def write_problem(self, outcome: JSON) -> None:
-        """Input problems are logged (ids and rule words only), not written to the EHR."""
+        """Input problems and coding warnings are logged (ids and rule words only), not written to the EHR."""
         self.problem_count += 1
         issue = next(objects(outcome.get("issue")), {})
-        log.warning("input problem", extra={"severity": issue.get("severity"), "detail": issue.get("diagnostics")})
+        log.warning("outcome", extra={"severity": issue.get("severity"), "detail": issue.get("diagnostics")})
 
     def close(self) -> None:
         self.flush()
