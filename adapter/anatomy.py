@@ -66,7 +66,20 @@ def sides_from_codes(codes: tuple[str, ...] | list[str]) -> set[str] | None:
 
 
 def read_site(site: SiteInput, tables: CodingTables) -> SiteReading:
-    """Resolve one documented site to muscles, or say why it cannot be counted (R4)."""
+    """Resolve one documented site to muscles, or say why it cannot be counted (R4).
+
+    Readings depend only on the codes, text presence and laterality, and a clinic needles the
+    same few dozen muscles all day, so they are cached per run (in the tables).
+    """
+    key = (site.codings, site.text is not None, site.laterality, site.problem)
+    cached = tables.site_cache.get(key)
+    if cached is None:
+        cached = _read_uncached(SiteInput("", site.codings, site.text, site.laterality, site.problem), tables)
+        tables.site_cache[key] = cached
+    return SiteReading(site.origin, cached.muscles, cached.unresolved, cached.warnings)
+
+
+def _read_uncached(site: SiteInput, tables: CodingTables) -> SiteReading:
     if site.problem:
         return SiteReading(site.origin, unresolved=site.problem)
     snomed = [code for system, code in site.codings if system == systems.SNOMED]

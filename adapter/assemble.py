@@ -72,6 +72,7 @@ class SharedIndex:
 
     resources: dict[str, JSON] = field(default_factory=dict)
     roles_of_practitioner: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    clinicians: dict[str, Clinician] = field(default_factory=dict)
 
     def add(self, resource: JSON) -> None:
         key = resource_key(resource)
@@ -239,6 +240,15 @@ class _Assembler:
         return None
 
     def _clinician(self, actor: str, where: str) -> Clinician:
+        """The clinician behind a reference; resolved once per run (shared resources do not change)."""
+        known = self.shared.clinicians.get(actor)
+        if known is None:
+            known = self._resolve_clinician(actor, where)
+            if known.taxonomies:  # a dangling one is resolved again, so each patient's problem is reported
+                self.shared.clinicians[actor] = known
+        return known
+
+    def _resolve_clinician(self, actor: str, where: str) -> Clinician:
         if actor.startswith("PractitionerRole/"):
             role = self.shared.get(actor)
             if role is None:

@@ -71,8 +71,10 @@ def reference(value: Any) -> str | None:
     ref = value.get("reference")
     if not isinstance(ref, str) or not ref.strip():
         return None
+    if ref.count("/") == 1 and _RELATIVE_REF.match(ref):
+        return ref  # the common case: already 'Type/id'
     ref = ref.strip()
-    if ref.startswith("#") or ref.startswith("urn:"):
+    if ref.startswith(("#", "urn:")):
         return ref
     if "?" in ref:
         return None  # conditional references are not resolvable offline

@@ -1,26 +1,27 @@
 """Group a stream of resources by patient, keeping shared resources aside.
 
-Small sources are grouped in memory. Large ones are spilled to bucket files by a hash of the
-patient, then read back one bucket at a time, so memory follows the largest bucket and not
-the size of the export.
+Small sources are grouped in memory. Large NDJSON exports are spilled, as raw lines, to
+bucket files by a hash of the patient, then read back one bucket at a time, so memory follows
+the largest bucket and not the size of the export.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import SHARED_TYPES, SharedIndex, patient_of
-from .fhirjson import JSON, resource_key
+from .assemble import PATIENT_FIELDS, SHARED_TYPES, SharedIndex, patient_of
+from .fhirjson import JSON, reference, resource_key
 from .problems import InputProblem
 from .sources.base import SourceItem
+from .sources.ndjson import parse_line
 
-SPILL_BUCKET_BYTES = 32 * 1024 * 1024
+PER_PATIENT_TYPES = frozenset(PATIENT_FIELDS)
 
 
 @dataclass
@@ -33,84 +34,121 @@ class Grouped:
     unused_types: dict[str, int] = field(default_factory=dict)
 
 
-def group_by_patient(
-    items: Iterable[SourceItem], size_hint: int = 0, spill_threshold: int = 256 * 1024 * 1024
-) -> Grouped:
-    """Split items into shared resources, per-patient groups and problems.
-
-    Reads the whole source once before yielding any group: a patient's resources may be
-    spread over several files (one per type in a Bulk export).
-    """
+def group_by_patient(items: Iterable[SourceItem]) -> Grouped:
+    """Split parsed items into shared resources, per-patient groups (in memory) and problems."""
     shared = SharedIndex()
     problems: list[InputProblem] = []
     unused: dict[str, int] = defaultdict(int)
-    buckets = max(1, size_hint // SPILL_BUCKET_BYTES) if size_hint > spill_threshold else 1
-    store = _MemoryStore() if buckets == 1 else _SpillStore(buckets)
+    by_patient: dict[str, list[JSON]] = defaultdict(list)
     for item in items:
-        if isinstance(item, InputProblem):
-            problems.append(item)
-            continue
-        rtype = str(item["resourceType"])
-        if rtype in SHARED_TYPES:
-            shared.add(item)
-            continue
-        patient = patient_of(item)
-        if patient is None:
-            if rtype in ("Patient",) or rtype not in (
-                "Coverage",
-                "Encounter",
-                "Procedure",
-                "Observation",
-                "Condition",
-                "MedicationAdministration",
-                "BodyStructure",
-                "Claim",
-            ):
-                unused[rtype] += 1
-                continue
+        patient = _sort_item(item, shared, problems, unused)
+        if patient is not None:
+            by_patient[patient].append(item)  # type: ignore[arg-type]
+    return Grouped(shared, problems, _drain(by_patient), dict(unused))
+
+
+def _sort_item(
+    item: SourceItem, shared: SharedIndex, problems: list[InputProblem], unused: dict[str, int]
+) -> str | None:
+    """File one item: a problem, a shared resource, or (returned) the patient it belongs to."""
+    if isinstance(item, InputProblem):
+        problems.append(item)
+        return None
+    rtype = str(item["resourceType"])
+    if rtype in SHARED_TYPES:
+        shared.add(item)
+        return None
+    patient = patient_of(item)
+    if patient is None:
+        if rtype in PER_PATIENT_TYPES and rtype != "Patient":
             problems.append(
                 InputProblem(
                     resource_key(item) or rtype, "no subject/patient reference to a Patient", "error", "required"
                 )
             )
-            continue
-        store.add(patient, item)
-    return Grouped(shared, problems, store.groups(), dict(unused))
+        else:
+            unused[rtype] += 1
+    return patient
 
 
-class _MemoryStore:
-    def __init__(self) -> None:
-        self.by_patient: dict[str, list[JSON]] = defaultdict(list)
-
-    def add(self, patient: str, resource: JSON) -> None:
-        self.by_patient[patient].append(resource)
-
-    def groups(self) -> Iterator[tuple[str, list[JSON]]]:
-        for patient in sorted(self.by_patient):
-            yield patient, self.by_patient.pop(patient)
+def _drain(by_patient: dict[str, list[JSON]]) -> Iterator[tuple[str, list[JSON]]]:
+    for patient in sorted(by_patient):
+        yield patient, by_patient.pop(patient)
 
 
-class _SpillStore:
-    def __init__(self, buckets: int) -> None:
-        self.directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
-        self.paths = [Path(self.directory.name) / f"bucket-{i}.ndjson" for i in range(buckets)]
-        self.handles = [p.open("w", encoding="utf-8") for p in self.paths]
+# The top-level patient reference of a per-patient resource, found without parsing the line.
+_PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
+_TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
-    def add(self, patient: str, resource: JSON) -> None:
-        bucket = int.from_bytes(hashlib.blake2b(patient.encode(), digest_size=4).digest(), "big") % len(self.handles)
-        self.handles[bucket].write(json.dumps([patient, resource], separators=(",", ":")) + "\n")
 
-    def groups(self) -> Iterator[tuple[str, list[JSON]]]:
-        for handle in self.handles:
+def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Grouped:
+    """Group raw NDJSON lines by patient through bucket files, parsing each line once.
+
+    The first pass reads only the resource type and the patient reference of each line (a
+    regular expression on the bytes) and appends the raw line to the bucket of its patient;
+    lines where that is ambiguous (no match, or several, e.g. a contained resource with its own
+    patient) are parsed to decide. Shared resources are parsed and kept. The second pass reads
+    one bucket at a time, so memory follows the largest bucket, not the export.
+    """
+    shared = SharedIndex()
+    problems: list[InputProblem] = []
+    unused: dict[str, int] = defaultdict(int)
+    directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
+    paths = [Path(directory.name) / f"bucket-{i}.ndjson" for i in range(bucket_count)]
+    handles = [p.open("wb") for p in paths]
+    try:
+        for where, raw in lines:
+            patient = _patient_hint(raw)
+            if patient is None:
+                item = parse_line(raw, where)
+                patient = _sort_item(item, shared, problems, unused)
+                if patient is None:
+                    continue
+            handles[_bucket(patient, bucket_count)].write(where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n")
+    finally:
+        for handle in handles:
             handle.close()
-        try:
-            for path in self.paths:
-                memory = _MemoryStore()
-                with path.open(encoding="utf-8") as handle:
-                    for line in handle:
-                        patient, resource = json.loads(line)
-                        memory.add(patient, resource)
-                path.unlink()
-                yield from memory.groups()
-        finally:
-            self.directory.cleanup()
+    return Grouped(shared, problems, _read_buckets(directory, paths, problems), dict(unused))
+
+
+def _patient_hint(raw: bytes) -> str | None:
+    type_match = _TYPE_FIELD.search(raw)
+    if type_match is None or type_match.group(1).decode() not in PER_PATIENT_TYPES or type_match.group(1) == b"Patient":
+        return None
+    found = _PATIENT_FIELD.findall(raw)
+    if len(found) != 1:
+        return None
+    ref = reference({"reference": found[0].decode("utf-8", "replace")})
+    return ref if ref and ref.startswith("Patient/") else None
+
+
+def _bucket(patient: str, count: int) -> int:
+    return int.from_bytes(hashlib.blake2b(patient.encode(), digest_size=4).digest(), "big") % count
+
+
+def _read_buckets(
+    directory: tempfile.TemporaryDirectory[str], paths: list[Path], problems: list[InputProblem]
+) -> Iterator[tuple[str, list[JSON]]]:
+    try:
+        for path in paths:
+            by_patient: dict[str, list[JSON]] = defaultdict(list)
+            with path.open("rb") as handle:
+                for line in handle:
+                    where, _, raw = line.partition(b"\t")
+                    item = parse_line(raw, where.decode())
+                    if isinstance(item, InputProblem):
+                        problems.append(item)
+                        continue
+                    patient = patient_of(item)
+                    if patient is not None:
+                        by_patient[patient].append(item)
+                    else:
+                        problems.append(
+                            InputProblem(
+                                where.decode(), "no subject/patient reference to a Patient", "error", "required"
+                            )
+                        )
+            path.unlink()
+            yield from _drain(by_patient)
+    finally:
+        directory.cleanup()

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from . import systems
 
@@ -70,6 +71,7 @@ class CodingTables:
     ptp_pairs: tuple[PtpPair, ...] = ()
     payer_policies: tuple[PayerPolicy, ...] = ()
     disabled_muscles: dict[str, MuscleEntry] = field(default_factory=dict)
+    site_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def kind_of(self, codes: Iterable[tuple[str, str]]) -> str | None:
         """The kind of a procedure from its codes: dry-needling, acupuncture, ... (R1)."""

@@ -22,7 +22,8 @@ class NdjsonSource:
     def size_hint(self) -> int:
         return sum(f.stat().st_size for f in self.files)
 
-    def items(self) -> Iterator[SourceItem]:
+    def lines(self) -> Iterator[tuple[str, bytes]]:
+        """(where, raw line) for every non-empty line, in file order."""
         for path in self.files:
             try:
                 handle = path.open("rb")
@@ -30,15 +31,20 @@ class NdjsonSource:
                 raise SourceError(f"cannot read {path}: {error.strerror}") from error
             with handle:
                 for number, raw in enumerate(handle, start=1):
-                    where = f"{path.name} line {number}"
-                    if len(raw) > MAX_LINE_BYTES:
-                        yield InputProblem(where, f"line longer than {MAX_LINE_BYTES} bytes", "error", "too-costly")
-                        continue
-                    if not raw.strip():
-                        continue
-                    try:
-                        resource = json.loads(raw)
-                    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-                        yield InputProblem(where, "malformed JSON", "error", "structure")
-                        continue
-                    yield check_resource(resource, where)
+                    if raw.strip():
+                        yield f"{path.name} line {number}", raw
+
+    def items(self) -> Iterator[SourceItem]:
+        for where, raw in self.lines():
+            yield parse_line(raw, where)
+
+
+def parse_line(raw: bytes, where: str) -> SourceItem:
+    """One NDJSON line as a resource, or a problem naming the line."""
+    if len(raw) > MAX_LINE_BYTES:
+        return InputProblem(where, f"line longer than {MAX_LINE_BYTES} bytes", "error", "too-costly")
+    try:
+        resource = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return InputProblem(where, "malformed JSON", "error", "structure")
+    return check_resource(resource, where)

@@ -21,7 +21,7 @@ from ..fhir.auth import auth_from_environment
 from ..fhir.client import FhirClient
 from ..fhir.errors import AuthError, FhirError, TransportError
 from ..fhirjson import JSON
-from ..pipeline import CaseCoder, RunSummary, Sink, load_run_tables
+from ..pipeline import CaseCoder, RunSummary, Sink, group_source, load_run_tables
 from ..settings import Settings
 from ..sinks.files import FileSink
 from ..sinks.server import ServerSink, WriteStats
@@ -183,7 +183,7 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
                     sink.flush()
         else:
             source = open_source(source_spec)
-            coder.code(source.items(), source.size_hint())
+            coder.code_grouped(group_source(source))
         summary = coder.finish()
     except TransportError as error:
         print(f"dn-adapter: server unreachable: {error}")

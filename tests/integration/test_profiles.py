@@ -42,7 +42,9 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str
 
 
 def validate(base: str, resource: dict[str, Any]) -> list[dict[str, Any]]:
-    response = requests.post(f"{base}/{resource['resourceType']}/$validate", json=resource, headers=HEADERS, timeout=300)
+    response = requests.post(
+        f"{base}/{resource['resourceType']}/$validate", json=resource, headers=HEADERS, timeout=300
+    )
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome", response.text[:500]
     return [i for i in outcome.get("issue", []) if i["severity"] in ("error", "fatal")]

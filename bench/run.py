@@ -1,0 +1,113 @@
+"""Benchmarks, measured side by side in one run (these machines are noisy: compare ratios).
+
+  python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter
+  python bench/run.py --sessions N --server URL    online: adapter backfill vs a naive client vs the floor
+
+Each measurement runs in its own child process, so its peak RSS is its own (os.wait4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from adapter.synthetic import write_ndjson_export  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+
+
+def export_for(sessions: int, seed: int) -> Path:
+    """The seeded NDJSON export for N sessions (generated once, then reused)."""
+    directory = DATA / f"n{sessions}-s{seed}"
+    marker = directory / ".complete"
+    if not marker.exists():
+        write_ndjson_export(directory, sessions, seed)
+        marker.touch()
+    return directory
+
+
+def measure(args: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert process.stdout is not None
+    output = process.stdout.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"benchmark step failed ({process.returncode}): {' '.join(args)}\n{output}")
+    return elapsed, usage.ru_maxrss / 1024, output
+
+
+def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
+    export = export_for(sessions, seed)
+    lines = sum(1 for f in export.glob("*.ndjson") for _ in f.open("rb"))
+    size_mb = sum(f.stat().st_size for f in export.glob("*.ndjson")) / 1e6
+    floors, adapters, rss_floor, rss_adapter = [], [], 0.0, 0.0
+    for _ in range(repeat):  # interleaved, so drift hits both alike
+        seconds, rss, _ = measure(["bench/floor.py", str(export)])
+        floors.append(seconds)
+        rss_floor = max(rss_floor, rss)
+        with tempfile.TemporaryDirectory() as out:
+            seconds, rss, _ = measure(
+                ["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"]
+            )
+        adapters.append(seconds)
+        rss_adapter = max(rss_adapter, rss)
+    floor_s, adapter_s = min(floors), min(adapters)
+    print(
+        f"{'sessions':>9} {'lines':>9} {'MB':>7} {'floor_s':>8} {'adapter_s':>9} {'ratio':>6} {'floor_rss':>9} {'adapter_rss':>11}"
+    )
+    print(
+        f"{sessions:>9} {lines:>9} {size_mb:>7.1f} {floor_s:>8.2f} {adapter_s:>9.2f} {adapter_s / floor_s:>6.2f} "
+        f"{rss_floor:>9.0f} {rss_adapter:>11.0f}"
+    )
+    return {
+        "sessions": sessions,
+        "adapter_s": adapter_s,
+        "floor_s": floor_s,
+        "ratio": adapter_s / floor_s,
+        "peak_rss_mb": rss_adapter,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, required=True, help="number of synthetic sessions")
+    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each measurement; the fastest counts (default 3)"
+    )
+    parser.add_argument(
+        "--scale", type=int, default=0, help="also run SESSIONS*SCALE and print both (memory must not grow with N)"
+    )
+    parser.add_argument("--server", default=None, help="FHIR base URL for the online benchmark")
+    args = parser.parse_args()
+    if args.server:
+        from bench.online import online
+
+        online(args.server, args.sessions, args.seed)
+        return
+    results = [offline(args.sessions, args.seed, args.repeat)]
+    if args.scale:
+        results.append(offline(args.sessions * args.scale, args.seed, args.repeat))
+    for r in results:
+        print(
+            f"offline: sessions={r['sessions']} adapter_s={r['adapter_s']:.2f} floor_s={r['floor_s']:.2f} "
+            f"ratio={r['ratio']:.2f} peak_rss_mb={r['peak_rss_mb']:.0f}"
+        )
+    print(json.dumps(results), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
