@@ -65,9 +65,8 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
         adapters.append(seconds)
         rss_adapter = max(rss_adapter, rss)
     floor_s, adapter_s = min(floors), min(adapters)
-    print(
-        f"{'sessions':>9} {'lines':>9} {'MB':>7} {'floor_s':>8} {'adapter_s':>9} {'ratio':>6} {'floor_rss':>9} {'adapter_rss':>11}"
-    )
+    header = ("sessions", "lines", "MB", "floor_s", "adapter_s", "ratio", "floor_rss", "adapter_rss")
+    print(" ".join(f"{h:>9}" for h in header))
     print(
         f"{sessions:>9} {lines:>9} {size_mb:>7.1f} {floor_s:>8.2f} {adapter_s:>9.2f} {adapter_s / floor_s:>6.2f} "
         f"{rss_floor:>9.0f} {rss_adapter:>11.0f}"

@@ -64,7 +64,8 @@ class ServerSink:
         """Input problems and coding warnings are logged (ids and rule words only), not written to the EHR."""
         self.problem_count += 1
         issue = next(objects(outcome.get("issue")), {})
-        log.warning("outcome", extra={"severity": issue.get("severity"), "detail": issue.get("diagnostics")})
+        level = logging.WARNING if issue.get("severity") in ("error", "fatal") else logging.INFO
+        log.log(level, "outcome", extra={"severity": issue.get("severity"), "detail": issue.get("diagnostics")})
 
     def close(self) -> None:
         self.flush()

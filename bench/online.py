@@ -1,0 +1,173 @@
+"""Online benchmark: the adapter's backfill vs a naive client vs the server-bound floor.
+
+Each contender starts from the same server state: everything expunged, the same synthetic
+clinic data loaded. The floor replays exactly the adapter's own requests with plain
+`requests` calls, so adapter_s / floor_s is what our own code costs on top of the server.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from adapter.fhir.client import FhirClient
+from adapter.pipeline import CaseCoder, CaseResult, code_patient, load_run_tables
+from adapter.settings import Settings
+from adapter.sinks.server import ServerSink
+from adapter.sources.server import fetch_patients, patients_with_dry_needling
+from adapter.synthetic import ClinicGenerator
+
+HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+Recorded = tuple[str, str, Any, Any, dict[str, str]]
+
+
+class RecordingSession(requests.Session):
+    """A requests.Session that remembers every request the adapter sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: list[Recorded] = []
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "authorization"}
+        self.recorded.append((method, url, kwargs.get("params"), kwargs.get("data"), headers))
+        return super().request(method, url, *args, **kwargs)
+
+
+def reset_and_load(base: str, sessions: int, seed: int) -> None:
+    """Expunge everything, then load the synthetic clinic in transactions of 1,000 PUTs."""
+    response = requests.post(
+        f"{base}/$expunge",
+        json={"resourceType": "Parameters", "parameter": [{"name": "expungeEverything", "valueBoolean": True}]},
+        headers=HEADERS,
+        timeout=600,
+    )
+    response.raise_for_status()
+    batch: list[dict[str, Any]] = []
+    for resource in ClinicGenerator(seed).resources(sessions):
+        batch.append(
+            {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
+        )
+        if len(batch) == 1000:
+            _post(base, batch)
+            batch = []
+    if batch:
+        _post(base, batch)
+
+
+def _post(base: str, entries: list[dict[str, Any]]) -> None:
+    response = requests.post(
+        base, json={"resourceType": "Bundle", "type": "transaction", "entry": entries}, headers=HEADERS, timeout=600
+    )
+    response.raise_for_status()
+
+
+def adapter_backfill(base: str) -> tuple[float, int, list[Recorded]]:
+    """The stateless `run --source URL --sink URL`, in process, recording its requests."""
+    session = RecordingSession()
+    client = FhirClient(base, session=session)
+    settings = Settings()
+    tables = load_run_tables(settings)
+    sink = ServerSink(client)
+    coder = CaseCoder(sink, settings, tables)
+    started = time.perf_counter()
+    codes = [pair for pair, kind in tables.procedure_kinds.items() if kind == "dry-needling"]
+    for patients in patients_with_dry_needling(client, codes):
+        coder.code(fetch_patients(client, patients))
+        sink.flush()
+    coder.finish()
+    elapsed = time.perf_counter() - started
+    assert not sink.stats.errors, sink.stats.errors[:3]
+    return elapsed, client.requests_sent, session.recorded
+
+
+def floor_replay(recorded: list[Recorded]) -> float:
+    """The same requests, in the same order, with plain requests calls and nothing else."""
+    http = requests.Session()
+    started = time.perf_counter()
+    for method, url, params, data, headers in recorded:
+        http.request(method, url, params=params, data=data, headers=headers, timeout=600).content  # noqa: B018
+    return time.perf_counter() - started
+
+
+def naive_client(base: str) -> float:
+    """One request per resource read and per resource written, as most scripts do it."""
+    http = requests.Session()
+    http.headers.update(HEADERS)
+    settings = Settings()
+    tables = load_run_tables(settings)
+    started = time.perf_counter()
+    url: str | None = f"{base}/Procedure?code=http://www.ama-assn.org/go/cpt|20560,http://www.ama-assn.org/go/cpt|20561"
+    while url:
+        page = http.get(url, timeout=600).json()
+        for entry in page.get("entry", []):
+            _naive_session(http, base, entry["resource"], tables, settings)
+        url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
+    return time.perf_counter() - started
+
+
+def _naive_session(
+    http: requests.Session, base: str, procedure: dict[str, Any], tables: Any, settings: Settings
+) -> None:
+    from adapter.grouping import group_by_patient
+    from adapter.sources.base import check_resource
+
+    def get(ref: str | None) -> dict[str, Any] | None:
+        if not ref or "/" not in ref or ref.startswith("#"):
+            return None
+        response = http.get(f"{base}/{ref}", timeout=600)
+        return response.json() if response.status_code == 200 else None
+
+    def search(path: str) -> list[dict[str, Any]]:
+        return [e["resource"] for e in http.get(f"{base}/{path}", timeout=600).json().get("entry", [])]
+
+    patient = procedure["subject"]["reference"]
+    resources = [procedure, get(patient), get((procedure.get("encounter") or {}).get("reference"))]
+    encounter = resources[-1] or {}
+    resources += [get(d["condition"]["reference"]) for d in encounter.get("diagnosis", [])]
+    for performer in procedure.get("performer", []):
+        role = get(performer["actor"]["reference"])
+        resources += [role, get((role or {}).get("practitioner", {}).get("reference"))]
+    for extension in procedure.get("extension", []):
+        resources.append(get(extension.get("valueReference", {}).get("reference")))
+    resources += search(f"Coverage?beneficiary={patient}")
+    resources += search(f"Observation?part-of=Procedure/{procedure['id']}")
+    grouped = group_by_patient(check_resource(r, "naive") for r in resources if r)
+    for patient_ref, group in grouped.groups:
+        results, _ = code_patient(patient_ref, group, grouped.shared, tables, settings, "2026-01-01T00:00:00Z")
+        for result in results:
+            _naive_write(http, base, result)
+
+
+def _naive_write(http: requests.Session, base: str, result: CaseResult) -> None:
+    for resource in (result.claim, result.provenance, result.task):
+        if resource is not None:
+            body = {k: v for k, v in resource.items() if k != "id"}
+            http.post(f"{base}/{resource['resourceType']}", json=body, timeout=600)
+
+
+def online(base: str, sessions: int, seed: int) -> None:
+    base = base.rstrip("/")
+    # Warm the server's JIT and caches first, so the first contender is not the one that pays.
+    reset_and_load(base, sessions, seed)
+    adapter_backfill(base)
+    reset_and_load(base, sessions, seed)
+    adapter_s, requests_sent, recorded = adapter_backfill(base)
+    reset_and_load(base, sessions, seed)
+    naive_s = naive_client(base)
+    reset_and_load(base, sessions, seed)
+    floor_s = floor_replay(recorded)
+    print(
+        f"{'sessions':>9} {'requests':>9} {'req/sess':>9} {'adapter_s':>9} {'naive_s':>9} {'floor_s':>9} "
+        f"{'naive/adp':>9} {'adp/floor':>9}"
+    )
+    print(
+        f"{sessions:>9} {requests_sent:>9} {requests_sent / sessions:>9.3f} {adapter_s:>9.2f} {naive_s:>9.2f} "
+        f"{floor_s:>9.2f} {naive_s / adapter_s:>9.1f} {adapter_s / floor_s:>9.2f}"
+    )
+    print(
+        f"online: sessions={sessions} requests_per_session={requests_sent / sessions:.3f} adapter_s={adapter_s:.2f} "
+        f"naive_s={naive_s:.2f} floor_s={floor_s:.2f}"
+    )
