@@ -63,6 +63,10 @@ class Settings:
     cms_ptp_files: tuple[Path, ...] = ()
     local_dry_needling_codes: tuple[tuple[str, str], ...] = ()
     since: str | None = None
+    http_timeout_s: float = 60.0
+    http_retry_attempts: int = 6
+    http_retry_max_delay_s: float = 60.0
+    ca_bundle: str | None = None
 
 
 def load_settings(path: Path | None) -> Settings:

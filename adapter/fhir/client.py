@@ -110,6 +110,11 @@ class FhirClient:
                     stream=True,
                     allow_redirects=False,
                 )
+            except requests.exceptions.SSLError as error:
+                # A certificate that does not verify will not verify on a retry either.
+                raise TransportError(
+                    f"{what}: TLS verification failed (configure ca_bundle for a private CA)"
+                ) from error
             except (requests.ConnectionError, requests.Timeout) as error:
                 if attempt >= self.retry.attempts:
                     raise TransportError(f"{what}: {type(error).__name__} after {attempt} attempts") from error

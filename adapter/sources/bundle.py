@@ -32,6 +32,8 @@ class BundleFileSource:
             raise SourceError(f"cannot read {self.path}: {error.strerror}") from error
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise SourceError(f"{self.path.name} is not valid JSON: {error}") from error
+        except RecursionError as error:
+            raise SourceError(f"{self.path.name} is nested too deeply to read") from error
         yield from bundle_items(bundle, self.path.name)
 
 

@@ -18,7 +18,7 @@ from types import FrameType
 
 from ..assemble import patient_of
 from ..fhir.auth import auth_from_environment
-from ..fhir.client import FhirClient
+from ..fhir.client import FhirClient, RetryPolicy
 from ..fhir.errors import AuthError, FhirError, TransportError
 from ..fhirjson import JSON
 from ..pipeline import CaseCoder, RunSummary, Sink, group_source, load_run_tables
@@ -129,8 +129,16 @@ def _last_updated(resource: JSON) -> str | None:
         return None
 
 
-def make_client(base_url: str) -> FhirClient:
-    return FhirClient(base_url, auth_from_environment(base_url))
+def make_client(base_url: str, settings: Settings) -> FhirClient:
+    """The one FHIR client of a run: timeouts, retries and TLS verification from the settings."""
+    verify: bool | str = settings.ca_bundle or True
+    return FhirClient(
+        base_url,
+        auth_from_environment(base_url, verify),
+        timeout_s=settings.http_timeout_s,
+        retry=RetryPolicy(attempts=settings.http_retry_attempts, max_delay_s=settings.http_retry_max_delay_s),
+        verify=verify,
+    )
 
 
 def run_sync_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,7 +147,7 @@ def run_sync_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.watch:
         stop.install()
     try:
-        client = make_client(args.server)
+        client = make_client(args.server, settings)
         sink = ServerSink(client)
         coder = CaseCoder(sink, settings, load_run_tables(settings))
         state = SyncState(Path(args.state_dir), client.base_url)
@@ -170,12 +178,12 @@ def run_sync_command(args: argparse.Namespace, settings: Settings) -> int:
 def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> int:
     """Stateless `run` with a server as source and/or sink: code everything, write exactly once."""
     tables = load_run_tables(settings)
-    sink_client = make_client(sink_spec) if sink_spec.startswith(("http://", "https://")) else None
+    sink_client = make_client(sink_spec, settings) if sink_spec.startswith(("http://", "https://")) else None
     sink: Sink = ServerSink(sink_client) if sink_client else FileSink(Path(sink_spec))
     coder = CaseCoder(sink, settings, tables)
     try:
         if source_spec.startswith(("http://", "https://")):
-            source_client = make_client(source_spec)
+            source_client = make_client(source_spec, settings)
             codes = [pair for pair, kind in tables.procedure_kinds.items() if kind == "dry-needling"]
             for patients in patients_with_dry_needling(source_client, codes):
                 coder.code(fetch_patients(source_client, patients))
