@@ -33,11 +33,13 @@ TABLES = load_run_tables(Settings())
 
 
 def decide_all(resources: list[dict[str, Any]], settings: Settings | None = None) -> list[Decision]:
+    """Decisions for every case in the resources (tables from the settings when given)."""
+    tables = load_run_tables(settings) if settings else TABLES
     settings = settings or Settings()
     grouped = group_by_patient(ListSource(resources).items())
     decisions = []
     for patient, group in grouped.groups:
-        results, _ = code_patient(patient, group, grouped.shared, TABLES, settings, "2026-01-01T00:00:00Z")
+        results, _ = code_patient(patient, group, grouped.shared, tables, settings, "2026-01-01T00:00:00Z")
         decisions += [r.decision for r in results]
     return decisions
 
@@ -150,11 +152,8 @@ def test_only_unresolved_sites_hold_with_no_code() -> None:
 def test_low_confidence_ids_count_when_enabled() -> None:
     case = Case()
     case.procedure("p1", [site("47560002", LEFT)])
-    tables = load_run_tables(Settings(include_low_confidence_muscles=True))
-    grouped = group_by_patient(ListSource(case.resources()).items())
-    ((patient, group),) = list(grouped.groups)
-    results, _ = code_patient(patient, group, grouped.shared, tables, Settings(), "2026-01-01T00:00:00Z")
-    assert results[0].decision.cpt == "20560"
+    (decision,) = decide_all(case.resources(), Settings(include_low_confidence_muscles=True))
+    assert decision.cpt == "20560"
 
 
 def test_precoordinated_lateral_concept_gives_its_side() -> None:
@@ -253,11 +252,8 @@ def test_local_dry_needling_code_from_settings() -> None:
     case.procedure("p1", [site(TRAPEZIUS, LEFT)])
     case.items[-1]["code"] = {"coding": [{"system": "http://ehr.example.org/proc", "code": "DN"}]}
     settings = Settings(local_dry_needling_codes=(("http://ehr.example.org/proc", "DN"),))
-    tables = load_run_tables(settings)
-    grouped = group_by_patient(ListSource(case.resources()).items())
-    ((patient, group),) = list(grouped.groups)
-    results, _ = code_patient(patient, group, grouped.shared, tables, settings, "2026-01-01T00:00:00Z")
-    assert results[0].decision.cpt == "20560"
+    (decision,) = decide_all(case.resources(), settings)
+    assert decision.cpt == "20560"
 
 
 # R2: status ---------------------------------------------------------------------------------------
@@ -436,10 +432,8 @@ def test_ptp_pair_with_indicator_1_and_another_structure_adds_xs(tmp_path: Any) 
     case = Case()
     case.procedure("p1", [site(TRAPEZIUS, LEFT)])
     case.procedure("mt", [site(DELTOID, RIGHT)], code="97140")
-    grouped = group_by_patient(ListSource(case.resources()).items())
-    ((patient, group),) = list(grouped.groups)
-    results, _ = code_patient(patient, group, grouped.shared, load_run_tables(settings), settings, "now")
-    assert results[0].decision.modifiers == ("XS", "GP")
+    (decision,) = decide_all(case.resources(), settings)
+    assert decision.modifiers == ("XS", "GP")
 
 
 def test_ptp_pair_on_the_same_muscle_holds(tmp_path: Any) -> None:
@@ -447,10 +441,7 @@ def test_ptp_pair_on_the_same_muscle_holds(tmp_path: Any) -> None:
     case = Case()
     case.procedure("p1", [site(TRAPEZIUS, LEFT)])
     case.procedure("mt", [site(TRAPEZIUS, LEFT)], code="97140")
-    grouped = group_by_patient(ListSource(case.resources()).items())
-    ((patient, group),) = list(grouped.groups)
-    results, _ = code_patient(patient, group, grouped.shared, load_run_tables(settings), settings, "now")
-    decision = results[0].decision
+    (decision,) = decide_all(case.resources(), settings)
     assert decision.outcome == "hold_for_review" and "XS" not in decision.modifiers and "59" not in decision.modifiers
 
 
@@ -459,10 +450,8 @@ def test_ptp_pair_with_indicator_0_holds(tmp_path: Any) -> None:
     case = Case()
     case.procedure("p1", [site(TRAPEZIUS, LEFT)])
     case.procedure("mt", [site(DELTOID, RIGHT)], code="97140")
-    grouped = group_by_patient(ListSource(case.resources()).items())
-    ((patient, group),) = list(grouped.groups)
-    results, _ = code_patient(patient, group, grouped.shared, load_run_tables(settings), settings, "now")
-    assert results[0].decision.outcome == "hold_for_review"
+    (decision,) = decide_all(case.resources(), settings)
+    assert decision.outcome == "hold_for_review"
 
 
 # R8: payers ---------------------------------------------------------------------------------------
