@@ -140,3 +140,36 @@ def test_two_workers_at_once_write_one_claim(fhir_base: str, tmp_path: Path) -> 
         thread.join()
     assert [r.errors for r in results] == [[], []]
     assert len([c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient]) == 1
+
+
+def test_watch_mode_stops_gracefully_on_sigterm(fhir_base: str, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "adapter",
+            "sync",
+            "--server",
+            fhir_base,
+            "--watch",
+            "--interval",
+            "1",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--log-level",
+            "error",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)  # at least one pass
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    assert "dn-adapter summary" in out
