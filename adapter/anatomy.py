@@ -83,6 +83,11 @@ def _read_uncached(site: SiteInput, tables: CodingTables) -> SiteReading:
     if site.problem:
         return SiteReading(site.origin, unresolved=site.problem)
     snomed = [code for system, code in site.codings if system == systems.SNOMED]
+    # Some EHRs put the side as a second SNOMED coding of the same bodySite; read it as a qualifier.
+    sides_in_concept = tuple(code for code in snomed if code in _SIDE_CODES)
+    if sides_in_concept and len(sides_in_concept) < len(snomed):
+        snomed = [code for code in snomed if code not in _SIDE_CODES]
+        site = SiteInput(site.origin, site.codings, site.text, site.laterality + sides_in_concept, site.problem)
     if not snomed:
         if site.codings:
             return SiteReading(site.origin, unresolved="coded in a system other than SNOMED CT")

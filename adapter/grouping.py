@@ -7,7 +7,6 @@ the largest bucket and not the size of the export.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 from collections import defaultdict
@@ -104,7 +103,8 @@ def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
                 patient = _sort_item(item, shared, problems, unused)
                 if patient is None:
                     continue
-            handles[_bucket(patient, bucket_count)].write(where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n")
+            line = patient.encode() + b"\t" + where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n"
+            handles[hash(patient) % bucket_count].write(line)
     finally:
         for handle in handles:
             handle.close()
@@ -122,10 +122,6 @@ def _patient_hint(raw: bytes) -> str | None:
     return ref if ref and ref.startswith("Patient/") else None
 
 
-def _bucket(patient: str, count: int) -> int:
-    return int.from_bytes(hashlib.blake2b(patient.encode(), digest_size=4).digest(), "big") % count
-
-
 def _read_buckets(
     directory: tempfile.TemporaryDirectory[str], paths: list[Path], problems: list[InputProblem]
 ) -> Iterator[tuple[str, list[JSON]]]:
@@ -134,20 +130,22 @@ def _read_buckets(
             by_patient: dict[str, list[JSON]] = defaultdict(list)
             with path.open("rb") as handle:
                 for line in handle:
-                    where, _, raw = line.partition(b"\t")
+                    # The patient was found in the first pass (exactly one top-level reference).
+                    patient, where, raw = line.split(b"\t", 2)
                     item = parse_line(raw, where.decode())
                     if isinstance(item, InputProblem):
                         problems.append(item)
-                        continue
-                    patient = patient_of(item)
-                    if patient is not None:
-                        by_patient[patient].append(item)
-                    else:
+                    elif patient_of(item) is None:  # the one reference found was not the top-level one
                         problems.append(
                             InputProblem(
-                                where.decode(), "no subject/patient reference to a Patient", "error", "required"
+                                resource_key(item) or where.decode(),
+                                "no subject/patient reference to a Patient",
+                                "error",
+                                "required",
                             )
                         )
+                    else:
+                        by_patient[patient.decode()].append(item)
             path.unlink()
             yield from _drain(by_patient)
     finally:

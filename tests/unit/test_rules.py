@@ -156,6 +156,15 @@ def test_low_confidence_ids_count_when_enabled() -> None:
     assert decision.cpt == "20560"
 
 
+def test_side_as_a_second_coding_of_the_same_body_site() -> None:
+    case = Case()
+    both = {"coding": [{"system": SCT, "code": TRAPEZIUS}, {"system": SCT, "code": LEFT}]}
+    other = {"coding": [{"system": SCT, "code": TRAPEZIUS}, {"system": SCT, "code": RIGHT}]}
+    case.procedure("p1", [both, other])
+    decision = decide_one(case)
+    assert (decision.muscle_count, decision.warnings) == (2, [])
+
+
 def test_precoordinated_lateral_concept_gives_its_side() -> None:
     case = Case()
     case.procedure("p1", [site("16217701000119102"), site("16217661000119109")])  # left and right deltoid
