@@ -22,8 +22,11 @@ from .settings import CodingSettings
 ADAPTER_NAME = "dry-needling-adapter"
 META_SOURCE = f"{systems.CANONICAL_BASE}/adapter|{__version__}"
 ADAPTER_DEVICE = {
-    "identifier": {"system": f"{systems.CANONICAL_BASE}/sid/software", "value": ADAPTER_NAME},
-    "display": f"{ADAPTER_NAME} {__version__}",
+    "resourceType": "Device",
+    "id": "adapter",
+    "identifier": [{"system": f"{systems.CANONICAL_BASE}/sid/software", "value": ADAPTER_NAME}],
+    "deviceName": [{"name": ADAPTER_NAME, "type": "manufacturer-name"}],
+    "version": [{"value": __version__}],
 }
 
 
@@ -234,6 +237,7 @@ def build_provenance(
         "resourceType": "Provenance",
         "id": f"{claim['id']}-{hashlib.sha256((recorded + activity).encode()).hexdigest()[:12]}",
         "meta": written_by_meta(),
+        "contained": [dict(ADAPTER_DEVICE)],
         "target": [{"reference": f"Claim/{claim['id']}"}],
         "recorded": recorded,
         "activity": {
@@ -249,7 +253,7 @@ def build_provenance(
                         }
                     ]
                 },
-                "who": dict(ADAPTER_DEVICE),
+                "who": {"reference": "#adapter", "type": "Device", "display": f"{ADAPTER_NAME} {__version__}"},
             }
         ],
         "entity": entities,
