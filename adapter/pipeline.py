@@ -107,6 +107,7 @@ def code_session(session: Session, tables: CodingTables, settings: Settings, now
 def code_patient(
     patient: str, resources: list[JSON], shared: SharedIndex, tables: CodingTables, settings: Settings, now: str
 ) -> tuple[list[CaseResult], list[InputProblem]]:
+    """Assemble and code every case of one patient (only sessions on or after `since`)."""
     sessions, problems = assemble_sessions(patient, resources, shared, tables)
     if settings.since:
         sessions = [s for s in sessions if s.service_date.isoformat() >= settings.since]
@@ -114,6 +115,7 @@ def code_patient(
 
 
 def load_run_tables(settings: Settings) -> CodingTables:
+    """The mappings a run uses, with the local dry-needling codes of the settings added (R1)."""
     tables = load_tables(settings.mappings_dir, settings.include_low_confidence_muscles, settings.cms_ptp_files)
     for pair in settings.local_dry_needling_codes:
         tables.procedure_kinds.setdefault(pair, "dry-needling")
@@ -121,7 +123,7 @@ def load_run_tables(settings: Settings) -> CodingTables:
 
 
 class CaseCoder:
-    """Codes batches of resources into a sink, keeping one summary and reporting each problem once."""
+    """Codes batches of resources into a sink, keeping one summary; nothing is kept per case."""
 
     def __init__(self, sink: Sink, settings: Settings, tables: CodingTables | None = None) -> None:
         self.sink = sink
@@ -129,14 +131,10 @@ class CaseCoder:
         self.tables = tables or load_run_tables(settings)
         self.now = now_instant()
         self.summary = RunSummary()
-        self._reported: set[str] = set()
 
     def report(self, problem: InputProblem) -> None:
-        text = str(problem)
-        if text not in self._reported:
-            self._reported.add(text)
-            self.summary.input_problems += 1
-            self.sink.write_problem(build_operation_outcome(problem, self.now))
+        self.summary.input_problems += 1
+        self.sink.write_problem(build_operation_outcome(problem, self.now))
 
     def code(self, items: Iterable[SourceItem]) -> None:
         """Code every case in the items into the sink."""
@@ -148,7 +146,7 @@ class CaseCoder:
             self.report(problem)
         for patient, resources in grouped.groups:
             results, problems = code_patient(patient, resources, grouped.shared, self.tables, self.settings, self.now)
-            for problem in problems:
+            for problem in dict.fromkeys(problems):  # one patient's cases may meet one problem twice
                 self.report(problem)
             for result in results:
                 self.summary.record(result)

@@ -22,7 +22,7 @@ from typing import Any
 from .. import systems
 from ..build import build_provenance, case_id, claim_fingerprint, describe_reasons, now_instant, written_by_meta
 from ..fhir.client import FhirClient
-from ..fhir.errors import FhirError, PreconditionFailed, ServerError
+from ..fhir.errors import PreconditionFailed, ServerError
 from ..fhirjson import JSON, objects
 from ..pipeline import CaseResult
 
@@ -320,6 +320,3 @@ def _locked(claim: JSON) -> bool:
 def _etag(resource: JSON) -> str:
     version = (resource.get("meta") or {}).get("versionId")
     return f'W/"{version}"' if version else "*"
-
-
-__all__ = ["FhirError", "ServerSink"]
