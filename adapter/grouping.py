@@ -57,6 +57,9 @@ def _sort_item(
     if rtype in SHARED_TYPES:
         shared.add(item)
         return None
+    if not _rules_read(rtype, item):
+        unused[rtype] += 1
+        return None
     patient = patient_of(item)
     if patient is None:
         if rtype in PER_PATIENT_TYPES and rtype != "Patient":
@@ -97,7 +100,11 @@ def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
     handles = [p.open("wb") for p in paths]
     try:
         for where, raw in lines:
-            patient = _patient_hint(raw)
+            type_match = _TYPE_FIELD.search(raw)
+            rtype = type_match.group(1).decode() if type_match else None
+            if rtype is not None and _skippable(rtype, raw):
+                continue
+            patient = _patient_hint(rtype, raw)
             if patient is None:
                 item = parse_line(raw, where)
                 patient = _sort_item(item, shared, problems, unused)
@@ -111,9 +118,23 @@ def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
     return Grouped(shared, problems, _read_buckets(directory, paths, problems), dict(unused))
 
 
-def _patient_hint(raw: bytes) -> str | None:
-    type_match = _TYPE_FIELD.search(raw)
-    if type_match is None or type_match.group(1).decode() not in PER_PATIENT_TYPES or type_match.group(1) == b"Patient":
+def _rules_read(rtype: str, resource: JSON) -> bool:
+    """Whether the rules read this resource: Patients and Observations without a body site
+    partOf a Procedure (pain scores, assessments) never change a case (R4)."""
+    if rtype == "Patient":
+        return False
+    return rtype != "Observation" or ("partOf" in resource and "bodySite" in resource)
+
+
+def _skippable(rtype: str, raw: bytes) -> bool:
+    """The same test on a raw line, without parsing it: the hot path of a big export."""
+    if rtype == "Observation":
+        return b'"partOf"' not in raw or b'"bodySite"' not in raw
+    return rtype == "Patient"
+
+
+def _patient_hint(rtype: str | None, raw: bytes) -> str | None:
+    if rtype is None or rtype not in PER_PATIENT_TYPES or rtype == "Patient":
         return None
     found = _PATIENT_FIELD.findall(raw)
     if len(found) != 1:
