@@ -122,7 +122,7 @@ def _with_since(settings, since: str):  # type: ignore[no-untyped-def]
 
 
 def _run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
-    from .pipeline import run
+    from .backfill import run_to_files
     from .sinks.files import FileSink
 
     source_spec = args.source or str(DEMO_DATA)
@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-
 
         return run_against_server(source_spec, sink_spec, settings)
     source = open_source(source_spec)
-    summary = run(source, FileSink(Path(sink_spec)), settings)
+    summary = run_to_files(source, FileSink(Path(sink_spec)), settings)
     print(f"dn-adapter run: {source.description} -> {sink_spec}")
     for line in summary.lines():
         print("  " + line)

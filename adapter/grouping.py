@@ -83,14 +83,42 @@ _PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"ref
 _TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
 
+@dataclass
+class Spill:
+    """An export split into bucket files by patient, with what the first pass found."""
+
+    shared: SharedIndex
+    problems: list[InputProblem]
+    unused: dict[str, int]
+    paths: list[Path]
+    directory: tempfile.TemporaryDirectory[str]
+
+    def grouped(self) -> Grouped:
+        """All buckets, one after the other, as one Grouped (the sequential path)."""
+
+        def groups() -> Iterator[tuple[str, list[JSON]]]:
+            try:
+                for path in self.paths:
+                    yield from read_bucket(path, self.problems)
+            finally:
+                self.directory.cleanup()
+
+        return Grouped(self.shared, self.problems, groups(), self.unused)
+
+
 def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Grouped:
-    """Group raw NDJSON lines by patient through bucket files, parsing each line once.
+    """Group raw NDJSON lines by patient through bucket files (see spill_ndjson_lines)."""
+    return spill_ndjson_lines(lines, bucket_count).grouped()
+
+
+def spill_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Spill:
+    """Split raw NDJSON lines into bucket files by patient, parsing as few lines as possible.
 
     The first pass reads only the resource type and the patient reference of each line (a
     regular expression on the bytes) and appends the raw line to the bucket of its patient;
     lines where that is ambiguous (no match, or several, e.g. a contained resource with its own
-    patient) are parsed to decide. Shared resources are parsed and kept. The second pass reads
-    one bucket at a time, so memory follows the largest bucket, not the export.
+    patient) are parsed to decide. Shared resources are parsed and kept. Each bucket is then
+    read on its own, so memory follows the largest bucket, not the export.
     """
     shared = SharedIndex()
     problems: list[InputProblem] = []
@@ -115,7 +143,7 @@ def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
     finally:
         for handle in handles:
             handle.close()
-    return Grouped(shared, problems, _read_buckets(directory, paths, problems), dict(unused))
+    return Spill(shared, problems, dict(unused), paths, directory)
 
 
 def _rules_read(rtype: str, resource: JSON) -> bool:
@@ -143,31 +171,22 @@ def _patient_hint(rtype: str | None, raw: bytes) -> str | None:
     return ref if ref and ref.startswith("Patient/") else None
 
 
-def _read_buckets(
-    directory: tempfile.TemporaryDirectory[str], paths: list[Path], problems: list[InputProblem]
-) -> Iterator[tuple[str, list[JSON]]]:
-    try:
-        for path in paths:
-            by_patient: dict[str, list[JSON]] = defaultdict(list)
-            with path.open("rb") as handle:
-                for line in handle:
-                    # The patient was found in the first pass (exactly one top-level reference).
-                    patient, where, raw = line.split(b"\t", 2)
-                    item = parse_line(raw, where.decode())
-                    if isinstance(item, InputProblem):
-                        problems.append(item)
-                    elif patient_of(item) is None:  # the one reference found was not the top-level one
-                        problems.append(
-                            InputProblem(
-                                resource_key(item) or where.decode(),
-                                "no subject/patient reference to a Patient",
-                                "error",
-                                "required",
-                            )
-                        )
-                    else:
-                        by_patient[patient.decode()].append(item)
-            path.unlink()
-            yield from _drain(by_patient)
-    finally:
-        directory.cleanup()
+def read_bucket(path: Path, problems: list[InputProblem]) -> Iterator[tuple[str, list[JSON]]]:
+    """The patient groups of one bucket file (deleted once read); bad lines go to `problems`."""
+    by_patient: dict[str, list[JSON]] = defaultdict(list)
+    with path.open("rb") as handle:
+        for line in handle:
+            # The patient was found in the first pass (exactly one top-level reference).
+            patient, where, raw = line.split(b"\t", 2)
+            item = parse_line(raw, where.decode())
+            if isinstance(item, InputProblem):
+                problems.append(item)
+            elif patient_of(item) is None:  # the one reference found was not the top-level one
+                where_text = resource_key(item) or where.decode()
+                problems.append(
+                    InputProblem(where_text, "no subject/patient reference to a Patient", "error", "required")
+                )
+            else:
+                by_patient[patient.decode()].append(item)
+    path.unlink()
+    yield from _drain(by_patient)

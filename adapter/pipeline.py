@@ -60,6 +60,12 @@ class RunSummary:
     warnings: int = 0
     held_by_rule: Counter[str] = field(default_factory=Counter)
 
+    def merge(self, other: RunSummary) -> None:
+        """Add another summary (a parallel worker's) to this one."""
+        for name in ("sessions", "claims_active", "claims_draft", "no_claim", "tasks", "input_problems", "warnings"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.held_by_rule.update(other.held_by_rule)
+
     def record(self, result: CaseResult) -> None:
         self.sessions += 1
         if result.claim is None:
@@ -125,11 +131,13 @@ def load_run_tables(settings: Settings) -> CodingTables:
 class CaseCoder:
     """Codes batches of resources into a sink, keeping one summary; nothing is kept per case."""
 
-    def __init__(self, sink: Sink, settings: Settings, tables: CodingTables | None = None) -> None:
+    def __init__(
+        self, sink: Sink, settings: Settings, tables: CodingTables | None = None, now: str | None = None
+    ) -> None:
         self.sink = sink
         self.settings = settings
         self.tables = tables or load_run_tables(settings)
-        self.now = now_instant()
+        self.now = now or now_instant()
         self.summary = RunSummary()
 
     def report(self, problem: InputProblem) -> None:
@@ -142,8 +150,7 @@ class CaseCoder:
 
     def code_grouped(self, grouped: Grouped) -> None:
         """Code every case of grouped resources; results go to the sink, not kept in memory."""
-        for problem in grouped.problems:
-            self.report(problem)
+        reported = 0
         for patient, resources in grouped.groups:
             results, problems = code_patient(patient, resources, grouped.shared, self.tables, self.settings, self.now)
             for problem in dict.fromkeys(problems):  # one patient's cases may meet one problem twice
@@ -152,6 +159,14 @@ class CaseCoder:
                 self.summary.record(result)
                 self.sink.write_case(result)
                 self._report_warnings(result)
+            reported = self._report_new(grouped.problems, reported)
+        self._report_new(grouped.problems, reported)
+
+    def _report_new(self, problems: list[InputProblem], already: int) -> int:
+        """Report source problems found since the last call (bucket reading finds them late)."""
+        for problem in problems[already:]:
+            self.report(problem)
+        return len(problems)
 
     def _report_warnings(self, result: CaseResult) -> None:
         """Warnings of a coded case go out as warning-level OperationOutcomes naming its Claim."""

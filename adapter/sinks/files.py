@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +38,15 @@ class FileSink:
 
     def write_problem(self, outcome: JSON) -> None:
         self._write(outcome)
+
+    def append_part(self, part: Path) -> None:
+        """Append another FileSink's finished output (a parallel worker's), then delete it."""
+        for rtype, handle in self._handles.items():
+            path = part / f"{rtype}.ndjson"
+            with path.open(encoding="utf-8") as source:
+                shutil.copyfileobj(source, handle)
+            path.unlink()
+        part.rmdir()
 
     def close(self) -> None:
         for rtype, handle in self._handles.items():
