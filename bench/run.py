@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,18 +36,46 @@ def export_for(sessions: int, seed: int) -> Path:
     return directory
 
 
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and its children (the adapter's parallel workers), in KiB."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if int(entry.name) == pid or ppid == pid:
+                status = (entry / "status").read_text()
+                total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        except (OSError, StopIteration, ValueError, IndexError):
+            continue
+    return total
+
+
 def measure(args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of one child process."""
+    """Wall seconds, peak RSS of the process tree (MB, sampled every 20 ms) and stdout of one run."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     assert process.stdout is not None
+    peak = [0]
+
+    def sample() -> None:
+        while process.returncode is None and peak[0] >= 0:
+            peak[0] = max(peak[0], tree_rss_kb(process.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     output = process.stdout.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
+    sampler.join()
+    peak_kb = max(peak[0], usage.ru_maxrss)
     if process.returncode != 0:
         raise SystemExit(f"benchmark step failed ({process.returncode}): {' '.join(args)}\n{output}")
-    return elapsed, usage.ru_maxrss / 1024, output
+    return elapsed, peak_kb / 1024, output
 
 
 def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
