@@ -12,16 +12,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_offline_bench_runs_on_a_tiny_n() -> None:
+def last_line_of_bench(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "bench/run.py", "--sessions", "30", "--repeat", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+        [sys.executable, "bench/run.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, check=True
     )
-    last = result.stdout.strip().splitlines()[-1]
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_offline_bench_runs_on_a_tiny_n() -> None:
+    last = last_line_of_bench("--sessions", "30", "--repeat", "1")
     assert last.startswith("offline: sessions=30 adapter_s=") and "ratio=" in last and "peak_rss_mb=" in last
 
 
@@ -31,13 +30,6 @@ def test_online_bench_runs_on_a_tiny_n() -> None:
     base = os.environ.get("HAPI_BASE_URL")
     if not base:
         pytest.skip("HAPI_BASE_URL is not set")
-    result = subprocess.run(
-        [sys.executable, "bench/run.py", "--sessions", "10", "--server", base],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
+    assert last_line_of_bench("--sessions", "10", "--server", base).startswith(
+        "online: sessions=10 requests_per_session="
     )
-    last = result.stdout.strip().splitlines()[-1]
-    assert last.startswith("online: sessions=10 requests_per_session=")
