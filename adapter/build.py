@@ -233,12 +233,20 @@ def build_provenance(
     for procedure in session.procedures:
         if procedure.reference not in decision.counted_procedures:
             entities.append({"role": "source", "what": {"reference": procedure.reference}})
+    provenance_id = f"{claim['id']}-{hashlib.sha256((recorded + activity).encode()).hexdigest()[:12]}"
+    return provenance_shell(provenance_id, f"Claim/{claim['id']}", recorded, activity, reason, entities)
+
+
+def provenance_shell(
+    provenance_id: str, target: str, recorded: str, activity: str, reason: str | None, entities: list[JSON]
+) -> JSON:
+    """A Provenance of one write by the adapter (the agent is the adapter, as a contained Device)."""
     provenance: JSON = {
         "resourceType": "Provenance",
-        "id": f"{claim['id']}-{hashlib.sha256((recorded + activity).encode()).hexdigest()[:12]}",
+        "id": provenance_id,
         "meta": written_by_meta(),
         "contained": [dict(ADAPTER_DEVICE)],
-        "target": [{"reference": f"Claim/{claim['id']}"}],
+        "target": [{"reference": target}],
         "recorded": recorded,
         "activity": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": activity}]
@@ -256,8 +264,9 @@ def build_provenance(
                 "who": {"reference": "#adapter", "type": "Device", "display": f"{ADAPTER_NAME} {__version__}"},
             }
         ],
-        "entity": entities,
     }
+    if entities:
+        provenance["entity"] = entities
     if reason:
         provenance["reason"] = [{"text": reason}]
     return provenance

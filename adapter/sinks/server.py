@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import systems
-from ..build import build_provenance, case_id, claim_fingerprint, describe_reasons, now_instant, written_by_meta
+from ..build import (
+    build_provenance,
+    case_id,
+    claim_fingerprint,
+    describe_reasons,
+    now_instant,
+    provenance_shell,
+    written_by_meta,
+)
 from ..fhir.client import FhirClient
 from ..fhir.errors import PreconditionFailed, ServerError
 from ..fhirjson import JSON, objects
@@ -45,20 +53,35 @@ class WriteStats:
 
 
 class ServerSink:
-    def __init__(self, client: FhirClient, batch_cases: int = 200, entries_per_transaction: int = 50) -> None:
+    def __init__(
+        self, client: FhirClient, batch_cases: int = 200, entries_per_transaction: int = 50, since: str | None = None
+    ) -> None:
         self.client = client
         self.batch_cases = batch_cases
         self.entries_per_transaction = entries_per_transaction
+        self.since = since
         self.pending: list[CaseResult] = []
         self.stats = WriteStats()
         self.problem_count = 0
+        self._complete: set[str] = set()
+        self._live: set[str] = set()
 
     # -- Sink protocol ---------------------------------------------------------------------------
 
     def write_case(self, result: CaseResult) -> None:
         self.pending.append(result)
+        self._live.add(case_id(result.session))
         if len(self.pending) >= self.batch_cases:
-            self.flush()
+            self._flush_cases()
+
+    def patients_complete(self, patients: list[str]) -> None:
+        """Every case of these patients was just coded from the server's full data for them.
+
+        Their Claims that no case produced any more (a date, clinician or patient changed, so
+        the case key moved) are cancelled at the next flush: otherwise the old key would stay
+        billed beside the new one.
+        """
+        self._complete.update(patients)
 
     def write_problem(self, outcome: JSON) -> None:
         """Input problems and coding warnings are logged (ids and rule words only), not written to the EHR."""
@@ -71,9 +94,48 @@ class ServerSink:
         self.flush()
 
     def flush(self) -> None:
+        self._flush_cases()
+        if self._complete:
+            self._cancel_orphans(sorted(self._complete))
+        self._complete.clear()
+        self._live.clear()
+
+    def _flush_cases(self) -> None:
         cases, self.pending = self.pending, []
         if cases:
             self._write(cases, conflicts_left=2)
+
+    def _cancel_orphans(self, patients: list[str]) -> None:
+        claims = self._ours("Claim", {"patient": ",".join(patients)})
+        for cid, found in sorted(claims.items()):
+            if cid in self._live:
+                continue
+            for claim in found:
+                if claim.get("status") not in ("draft", "active") or _before(claim, self.since):
+                    continue
+                patient = (claim.get("patient") or {}).get("reference", "?")
+                if _locked(claim):
+                    log.warning("orphaned claim already submitted", extra={"claim": claim.get("id")})
+                    continue
+                ref = f"Claim/{claim['id']}"
+                body = {**claim, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
+                reason = "no session has this case key any more (its date, clinician or patient was amended)"
+                digest = hashlib.sha256(f"{claim_fingerprint(body)}|orphan".encode()).hexdigest()[:16]
+                provenance = provenance_shell(f"{cid[:40]}-{digest}", ref, now_instant(), "UPDATE", reason, [])
+                bundle = {
+                    "resourceType": "Bundle",
+                    "type": "transaction",
+                    "entry": [
+                        {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(claim)}},
+                        {"resource": provenance, "request": {"method": "PUT", "url": f"Provenance/{provenance['id']}"}},
+                    ],
+                }
+                try:
+                    self.stats.transactions += 1
+                    self.client.transaction(bundle)
+                    self.stats.cancelled += 1
+                except ServerError as error:  # a lost race is decided again on the next pass
+                    self.stats.errors.append((patient, f"Claim {cid}: {error.message}"))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -315,6 +377,17 @@ def _locked(claim: JSON) -> bool:
     return any(
         t.get("system") == CLAIM_WORKFLOW_SYSTEM and t.get("code") == SUBMITTED for t in objects(meta.get("tag"))
     )
+
+
+def _before(claim: JSON, since: str | None) -> bool:
+    """Whether a Claim's date of service is before `since` (outside what this run coded)."""
+    if since is None:
+        return False
+    days = [i.get("servicedDate") for i in objects(claim.get("item"))] + [
+        p.get("date") for p in objects(claim.get("procedure"))
+    ]
+    known = [d for d in days if isinstance(d, str)]
+    return not known or min(known) < since
 
 
 def _etag(resource: JSON) -> str:

@@ -113,6 +113,7 @@ def _code_patients(
     if not patients:
         return
     coder.code(fetch_patients(client, patients))
+    sink.patients_complete(patients)
     errors_before = len(sink.stats.errors)
     sink.flush()
     failed = {patient for patient, _ in sink.stats.errors[errors_before:]}
@@ -148,7 +149,7 @@ def run_sync_command(args: argparse.Namespace, settings: Settings) -> int:
         stop.install()
     try:
         client = make_client(args.server, settings)
-        sink = ServerSink(client)
+        sink = ServerSink(client, since=settings.since)
         coder = CaseCoder(sink, settings, load_run_tables(settings))
         state = SyncState(Path(args.state_dir), client.base_url)
     except (AuthError, ValueError) as error:
@@ -179,7 +180,7 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
     """Stateless `run` with a server as source and/or sink: code everything, write exactly once."""
     tables = load_run_tables(settings)
     sink_client = make_client(sink_spec, settings) if sink_spec.startswith(("http://", "https://")) else None
-    sink: Sink = ServerSink(sink_client) if sink_client else FileSink(Path(sink_spec))
+    sink: Sink = ServerSink(sink_client, since=settings.since) if sink_client else FileSink(Path(sink_spec))
     coder = CaseCoder(sink, settings, tables)
     try:
         if source_spec.startswith(("http://", "https://")):
@@ -188,6 +189,8 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
             for patients in patients_with_dry_needling(source_client, codes):
                 coder.code(fetch_patients(source_client, patients))
                 if isinstance(sink, ServerSink):
+                    if sink_client and sink_client.base_url == source_client.base_url:
+                        sink.patients_complete(patients)
                     sink.flush()
         else:
             source = open_source(source_spec)
