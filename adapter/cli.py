@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from . import __version__
-from .settings import ConfigError, load_settings
+from .settings import ConfigError, Settings, load_settings
 from .sources import SourceError, open_source
 from .tables import MappingError
 
@@ -110,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _with_since(settings, since: str):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-    from datetime import date
-
+def _with_since(settings: Settings, since: str) -> Settings:
     try:
         date.fromisoformat(since)
     except ValueError as error:
@@ -121,7 +120,7 @@ def _with_since(settings, since: str):  # type: ignore[no-untyped-def]
     return replace(settings, since=since)
 
 
-def _run(args: argparse.Namespace, settings) -> int:  # type: ignore[no-untyped-def]
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     from .backfill import run_to_files
     from .sinks.files import FileSink
 

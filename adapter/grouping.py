@@ -41,8 +41,8 @@ def group_by_patient(items: Iterable[SourceItem]) -> Grouped:
     by_patient: dict[str, list[JSON]] = defaultdict(list)
     for item in items:
         patient = _sort_item(item, shared, problems, unused)
-        if patient is not None:
-            by_patient[patient].append(item)  # type: ignore[arg-type]
+        if patient is not None and not isinstance(item, InputProblem):
+            by_patient[patient].append(item)
     return Grouped(shared, problems, _drain(by_patient), dict(unused))
 
 
