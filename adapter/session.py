@@ -113,7 +113,6 @@ class Session:
     diagnoses: list[Diagnosis] = field(default_factory=list)
     prior_service_dates: frozenset[date] = frozenset()
     billing_provider: str | None = None
-    assembly_warnings: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -26,7 +26,7 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
         return Decision("no_claim_line", rules_fired=frozenset({"R2", "R11"}))
     counted = status.billable or status.held
     holds: list[Finding] = list(status.holds)
-    warnings: list[Finding] = [Finding("R3", w) for w in session.assembly_warnings]
+    warnings: list[Finding] = []
 
     case_holds, case_warnings = check_case(session, counted)
     holds += case_holds
