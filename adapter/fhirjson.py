@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from .systems import SYSTEM_ALIASES
+
 JSON = dict[str, Any]
 
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
@@ -51,7 +53,8 @@ def codings(concept: Any) -> list[tuple[str, str]]:
     for coding in objects(concept.get("coding")):
         system, code = coding.get("system"), coding.get("code")
         if isinstance(system, str) and isinstance(code, str) and code.strip():
-            pairs.append((system.strip(), code.strip()))
+            system = system.strip()
+            pairs.append((SYSTEM_ALIASES.get(system, system), code.strip()))
     return pairs
 
 

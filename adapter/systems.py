@@ -8,6 +8,19 @@ LOINC = "http://loinc.org"
 NUCC = "http://nucc.org/provider-taxonomy"
 SOPT = "https://nahdo.org/sopt"
 
+# Other spellings of the same code systems that EHRs send (OIDs from the HL7 OID registry; US Core
+# binds Coverage.type to the SOPT value set under its OID). Read as the canonical URL.
+SYSTEM_ALIASES = {
+    "urn:oid:2.16.840.1.113883.6.12": CPT,
+    "urn:oid:2.16.840.1.113883.6.285": HCPCS,
+    "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
+    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
+    "urn:oid:2.16.840.1.113883.6.101": NUCC,
+    "urn:oid:2.16.840.1.113883.3.221.5": SOPT,
+    "http://nahdo.org/sopt": SOPT,
+    "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets": HCPCS,
+}
+
 TARGET_BODY_STRUCTURE = "http://hl7.org/fhir/StructureDefinition/procedure-targetBodyStructure"
 # R5-style Reference(BodyStructure) on a CodeableConcept, published as an R4 extension.
 BODY_SITE_REFERENCE = "http://hl7.org/fhir/StructureDefinition/bodySite"

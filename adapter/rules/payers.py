@@ -14,7 +14,7 @@ from .modifiers import therapist_role
 
 # NCD 30.3.3 covers chronic low back pain; the M54.5x family is what every source quotes
 # (research-notes.md 6.1 [S12][S30]); the CR 11755 code list itself was not read.
-LOW_BACK_PAIN = re.compile(r"^M54\.5\d?$")
+LOW_BACK_PAIN = re.compile(r"^M54\.?5\d?$")
 FIRST_KX_SESSION = 13
 LAST_COVERED_SESSION = 20
 LOOKBACK = timedelta(days=365)

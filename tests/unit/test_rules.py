@@ -584,3 +584,18 @@ def test_a_held_case_lists_every_reason() -> None:
     case.procedure("p1", [site(TRAPEZIUS, LEFT)], status="stopped")
     rules = {f.rule for f in decide_one(case).holds}
     assert {"R2", "R7", "R9"} <= rules
+
+
+def test_code_systems_sent_as_oids_are_read() -> None:
+    case = Case(payer_type="121", taxonomy=PHYSICIAN, diagnosis=None)
+    case.find("Coverage/t-coverage")["type"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.3.221.5"
+    procedure = case.procedure(
+        "p1",
+        [site(TRAPEZIUS, LEFT)],
+        reasonCode=[{"coding": [{"system": "urn:oid:2.16.840.1.113883.6.90", "code": "M54.50"}]}],
+    )
+    procedure["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.12"
+    procedure["bodySite"][0]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.96"
+    decision = decide_one(case)
+    assert (decision.outcome, decision.cpt) == ("claim_line", "20560")
+    assert any("chronicity" in w.message for w in decision.warnings), "read as Medicare with low back pain"
