@@ -1,6 +1,8 @@
-"""Coding a big Bulk-export into files on every core: the buckets of a spilled export are
-independent (a case needs only its patient's resources and the shared clinicians), so each
-is coded by its own process into its own part files, which are appended in bucket order.
+"""Coding a big Bulk-export into files on every core.
+
+The first pass splits the export's lines into bucket files by patient, one process per group
+of files; each bucket (a case needs only its patient's resources and the shared clinicians)
+is then coded by its own process into its own part files, appended in bucket order.
 """
 
 from __future__ import annotations
@@ -8,10 +10,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 from .assemble import SharedIndex
-from .grouping import Grouped, Spill, read_bucket, spill_ndjson_lines
+from .fhirjson import JSON
+from .grouping import Grouped, read_bucket, spill_lines_to, spill_ndjson_lines
 from .pipeline import BUCKET_BYTES, SPILL_ABOVE_BYTES, CaseCoder, RunSummary, cyclic_gc_paused, group_source
 from .problems import InputProblem
 from .settings import Settings
@@ -20,7 +24,9 @@ from .sources.base import Source
 from .sources.ndjson import NdjsonSource
 from .tables import CodingTables
 
-_Task = tuple[Path, Path, SharedIndex, Settings, CodingTables, str]
+_SpillTask = tuple[list[Path], list[Path]]
+_SpillResult = tuple[list[JSON], list[InputProblem], dict[str, int]]
+_CodeTask = tuple[list[Path], Path, SharedIndex, Settings, CodingTables, str]
 
 
 def run_to_files(source: Source, sink: FileSink, settings: Settings, workers: int | None = None) -> RunSummary:
@@ -30,39 +36,72 @@ def run_to_files(source: Source, sink: FileSink, settings: Settings, workers: in
     size = source.size_hint()
     with cyclic_gc_paused():
         if isinstance(source, NdjsonSource) and size > SPILL_ABOVE_BYTES:
-            spill = spill_ndjson_lines(source.lines(), max(2, size // BUCKET_BYTES + 1))
+            buckets = max(2, size // BUCKET_BYTES + 1)
             if workers > 1:
-                _code_in_parallel(spill, coder, sink, workers)
+                _code_in_parallel(source, buckets, coder, sink, workers)
             else:
-                coder.code_grouped(spill.grouped())
+                coder.code_grouped(spill_ndjson_lines(source.lines(), buckets).grouped())
         else:
             coder.code_grouped(group_source(source))
     return coder.finish()
 
 
-def _code_in_parallel(spill: Spill, coder: CaseCoder, sink: FileSink, workers: int) -> None:
-    for problem in spill.problems:
-        coder.report(problem)
-    with tempfile.TemporaryDirectory(prefix="dn-adapter-parts-") as parts:
-        tasks: list[_Task] = [
-            (path, Path(parts) / f"part-{i}", spill.shared, coder.settings, coder.tables, coder.now)
-            for i, path in enumerate(spill.paths)
+def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink: FileSink, workers: int) -> None:
+    # fork: the workers start at once and inherit the imported adapter; nothing here uses threads.
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with tempfile.TemporaryDirectory(prefix="dn-adapter-") as work, context.Pool(processes=workers) as pool:
+        file_groups = _balance(source.files, workers)
+        spill_tasks: list[_SpillTask] = [
+            (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)])
+            for j, files in enumerate(file_groups)
         ]
-        # fork: the workers start at once and inherit the imported adapter; nothing here uses threads.
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        try:
-            with context.Pool(processes=min(workers, len(tasks))) as pool:
-                for part, summary in zip((t[1] for t in tasks), pool.imap(_code_bucket, tasks), strict=True):
-                    coder.summary.merge(summary)
-                    sink.append_part(part)
-        finally:
-            spill.directory.cleanup()
+        shared = SharedIndex()
+        unused: dict[str, int] = defaultdict(int)
+        for resources, problems, unused_here in pool.map(_spill_files, spill_tasks):
+            for resource in resources:
+                shared.add(resource)
+            for problem in problems:
+                coder.report(problem)
+            for rtype, count in unused_here.items():
+                unused[rtype] += count
+        code_tasks: list[_CodeTask] = [
+            (
+                [paths[i] for _, paths in spill_tasks],
+                Path(work) / f"part-{i}",
+                shared,
+                coder.settings,
+                coder.tables,
+                coder.now,
+            )
+            for i in range(buckets)
+        ]
+        for task, summary in zip(code_tasks, pool.imap(_code_bucket, code_tasks), strict=True):
+            coder.summary.merge(summary)
+            sink.append_part(task[1])
 
 
-def _code_bucket(task: _Task) -> RunSummary:
-    path, part, shared, settings, tables, now = task
+def _balance(files: list[Path], groups: int) -> list[list[Path]]:
+    """Files into at most `groups` groups of similar total size (largest first, to the lightest)."""
+    loads: list[tuple[int, list[Path]]] = [(0, []) for _ in range(min(groups, len(files)) or 1)]
+    for path in sorted(files, key=lambda p: p.stat().st_size, reverse=True):
+        loads.sort(key=lambda load: load[0])
+        size, members = loads[0]
+        members.append(path)
+        loads[0] = (size + path.stat().st_size, members)
+    return [members for _, members in loads if members]
+
+
+def _spill_files(task: _SpillTask) -> _SpillResult:
+    files, paths = task
+    with cyclic_gc_paused():
+        shared, problems, unused = spill_lines_to(NdjsonSource(files, "").lines(), paths)
+    return list(shared.resources.values()), problems, unused
+
+
+def _code_bucket(task: _CodeTask) -> RunSummary:
+    paths, part, shared, settings, tables, now = task
     problems: list[InputProblem] = []
     coder = CaseCoder(FileSink(part), settings, tables, now)
     with cyclic_gc_paused():
-        coder.code_grouped(Grouped(shared, problems, read_bucket(path, problems)))
+        coder.code_grouped(Grouped(shared, problems, read_bucket(paths, problems)))
     return coder.finish()

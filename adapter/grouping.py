@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -112,20 +113,28 @@ def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
 
 
 def spill_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Spill:
-    """Split raw NDJSON lines into bucket files by patient, parsing as few lines as possible.
+    """Split raw NDJSON lines into bucket files by patient, in a temporary directory."""
+    directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
+    paths = [Path(directory.name) / f"bucket-{i}.ndjson" for i in range(bucket_count)]
+    shared, problems, unused = spill_lines_to(lines, paths)
+    return Spill(shared, problems, unused, paths, directory)
 
-    The first pass reads only the resource type and the patient reference of each line (a
-    regular expression on the bytes) and appends the raw line to the bucket of its patient;
-    lines where that is ambiguous (no match, or several, e.g. a contained resource with its own
-    patient) are parsed to decide. Shared resources are parsed and kept. Each bucket is then
-    read on its own, so memory follows the largest bucket, not the export.
+
+def spill_lines_to(
+    lines: Iterable[tuple[str, bytes]], paths: list[Path]
+) -> tuple[SharedIndex, list[InputProblem], dict[str, int]]:
+    """The first pass: append each raw line to the bucket file of its patient.
+
+    It reads only the resource type and the patient reference of each line (a regular
+    expression on the bytes); lines where that is ambiguous (no match, or several, e.g. a
+    contained resource with its own patient) are parsed to decide. Shared resources are parsed
+    and kept. Each bucket is then read on its own, so memory follows the largest bucket, not
+    the export. The bucket of a patient is a stable hash, the same in every process.
     """
     shared = SharedIndex()
     problems: list[InputProblem] = []
     unused: dict[str, int] = defaultdict(int)
-    directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
-    paths = [Path(directory.name) / f"bucket-{i}.ndjson" for i in range(bucket_count)]
-    handles = [p.open("wb") for p in paths]
+    handles = [p.open("ab") for p in paths]
     try:
         for where, raw in lines:
             type_match = _TYPE_FIELD.search(raw)
@@ -138,12 +147,14 @@ def spill_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
                 patient = _sort_item(item, shared, problems, unused)
                 if patient is None:
                     continue
-            line = patient.encode() + b"\t" + where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n"
-            handles[hash(patient) % bucket_count].write(line)
+            key = patient.encode()
+            handles[zlib.crc32(key) % len(handles)].write(
+                key + b"\t" + where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n"
+            )
     finally:
         for handle in handles:
             handle.close()
-    return Spill(shared, problems, dict(unused), paths, directory)
+    return shared, problems, dict(unused)
 
 
 def _rules_read(rtype: str, resource: JSON) -> bool:
@@ -171,9 +182,20 @@ def _patient_hint(rtype: str | None, raw: bytes) -> str | None:
     return ref if ref and ref.startswith("Patient/") else None
 
 
-def read_bucket(path: Path, problems: list[InputProblem]) -> Iterator[tuple[str, list[JSON]]]:
-    """The patient groups of one bucket file (deleted once read); bad lines go to `problems`."""
+def read_bucket(paths: Path | list[Path], problems: list[InputProblem]) -> Iterator[tuple[str, list[JSON]]]:
+    """The patient groups of one bucket (one file, or one per first-pass worker; deleted once
+    read); bad lines go to `problems`."""
     by_patient: dict[str, list[JSON]] = defaultdict(list)
+    for path in [paths] if isinstance(paths, Path) else paths:
+        by_patient = _read_bucket_file(path, problems, by_patient)
+    yield from _drain(by_patient)
+
+
+def _read_bucket_file(
+    path: Path, problems: list[InputProblem], by_patient: dict[str, list[JSON]]
+) -> dict[str, list[JSON]]:
+    if not path.exists():
+        return by_patient
     with path.open("rb") as handle:
         for line in handle:
             # The patient was found in the first pass (exactly one top-level reference).
@@ -189,4 +211,4 @@ def read_bucket(path: Path, problems: list[InputProblem]) -> Iterator[tuple[str,
             else:
                 by_patient[patient.decode()].append(item)
     path.unlink()
-    yield from _drain(by_patient)
+    return by_patient
