@@ -195,14 +195,17 @@ def load_cms_ptp_file(
                 continue
             if fields[0] not in codes_of_interest and fields[1] not in codes_of_interest:
                 continue
-            dated = [f for f in fields[2:] if f == "*" or (f.isdigit() and len(f) == 8)]
-            indicator = next((f for f in fields[2:] if f in ("0", "1", "9")), None)
-            if len(dated) < 2 or indicator is None:
+            # Two layouts are in circulation: with the "in existence prior to 1996" flag column
+            # (blank or *) before the dates, and without it.
+            offset = 2 if len(fields[2]) == 8 and fields[2].isdigit() else 3
+            if len(fields) < offset + 3 or fields[offset + 2] not in ("0", "1", "9"):
                 raise MappingError(f"{path.name}:{number}: cannot read dates and modifier indicator")
-            effective = _cms_date(dated[0], f"{path.name}:{number}")
+            indicator = fields[offset + 2]
+            effective = _cms_date(fields[offset], f"{path.name}:{number}")
             if effective is None:
                 raise MappingError(f"{path.name}:{number}: missing effective date")
-            pairs.append(PtpPair(fields[0], fields[1], effective, _cms_date(dated[1], path.name), indicator))
+            deletion = _cms_date(fields[offset + 1], f"{path.name}:{number}")
+            pairs.append(PtpPair(fields[0], fields[1], effective, deletion, indicator))
     return tuple(pairs)
 
 
