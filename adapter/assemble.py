@@ -116,6 +116,7 @@ class _Assembler:
     # -- facts of single resources ------------------------------------------------------------
 
     def procedure_facts(self, resource: JSON) -> ProcedureFacts | None:
+        """What the rules need of one Procedure; None (and a problem) when it has no date of service."""
         key = resource_key(resource) or "Procedure/?"
         codes = tuple(codings(resource.get("code")))
         kind = self.tables.kind_of(codes)
@@ -165,6 +166,7 @@ class _Assembler:
         return day
 
     def sites_of_procedure(self, resource: JSON, key: str) -> list[SiteInput]:
+        """Every documented site: bodySite entries and targeted BodyStructures (R4)."""
         sites = []
         for i, site in enumerate(as_list(resource.get("bodySite"))):
             sites.append(self._site_from_concept(site, f"{key} bodySite[{i}]", resource))
@@ -321,6 +323,7 @@ class _Assembler:
         return [Diagnosis(c, _display(concept, c), ref) for c in codes_in(concept, systems.ICD10CM)]
 
     def coverages(self) -> list[CoverageFacts]:
+        """The patient's Coverages with payer type, names and identifiers (R8)."""
         facts = []
         for coverage in self.index.by_type.get("Coverage", []):
             payors = [reference(p) for p in objects(coverage.get("payor"))]
@@ -346,6 +349,7 @@ class _Assembler:
         return facts
 
     def observations(self, procedure_refs: set[str]) -> list[ObservationFacts]:
+        """Observations partOf one of these Procedures, with their body sites (R4)."""
         facts = []
         for observation in self.index.by_type.get("Observation", []):
             parts = [reference(p) for p in objects(observation.get("partOf"))]

@@ -22,6 +22,7 @@ DEMO_DATA = Path(__file__).resolve().parent / "demo" / "clinic-day.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; its help texts are the reference for every option."""
     parser = argparse.ArgumentParser(
         prog="dn-adapter",
         description="Code documented dry-needling sessions (FHIR R4) into Claims: CPT 20560/20561, "
@@ -91,6 +92,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; returns the exit status (see the epilog and docs/configuration.md)."""
     args = build_parser().parse_args(argv)
     from .logs import configure_logging
 

@@ -11,6 +11,8 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
 class JsonLinesFormatter(logging.Formatter):
+    """One JSON object a line: time, level, event and the record's extra fields."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -22,6 +24,7 @@ class JsonLinesFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
+    """Send the adapter's logs to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLinesFormatter())
     root = logging.getLogger("adapter")

@@ -40,6 +40,8 @@ class CaseResult:
 
 
 class Sink(Protocol):
+    """Where coded cases and input problems go (files or a FHIR server)."""
+
     def write_case(self, result: CaseResult) -> None: ...
 
     def write_problem(self, outcome: JSON) -> None: ...

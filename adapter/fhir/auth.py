@@ -27,6 +27,8 @@ ASSERTION_LIFETIME_S = 300  # SMART Backend Services: the client assertion's exp
 
 
 class Auth(Protocol):
+    """Supplies the Authorization header of each request."""
+
     def headers(self) -> dict[str, str]: ...
 
     def invalidate(self) -> None:

@@ -33,6 +33,8 @@ Params = dict[str, str | list[str]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to retry a transient failure."""
+
     attempts: int = 6
     base_delay_s: float = 0.5
     max_delay_s: float = 60.0

@@ -19,6 +19,8 @@ OUTPUT_TYPES = ("Claim", "Task", "Provenance", "OperationOutcome")
 
 
 class FileSink:
+    """Writes one NDJSON file per output resource type into a directory."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)

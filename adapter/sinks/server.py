@@ -43,6 +43,8 @@ EDITABLE_CLAIM = frozenset({"draft", "active", "cancelled"})
 
 @dataclass
 class WriteStats:
+    """What a server sink wrote, for the run summary."""
+
     created: int = 0
     updated: int = 0
     cancelled: int = 0
@@ -53,6 +55,8 @@ class WriteStats:
 
 
 class ServerSink:
+    """Writes coded cases to a FHIR server in transactions, exactly once (see the module docstring)."""
+
     def __init__(
         self, client: FhirClient, batch_cases: int = 200, entries_per_transaction: int = 50, since: str | None = None
     ) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 
 class SyncState:
+    """The watermarks and the patients to retry of one server base URL."""
+
     def __init__(self, state_dir: Path, base_url: str) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")

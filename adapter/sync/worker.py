@@ -56,6 +56,8 @@ class StopFlag:
 
 @dataclass
 class SyncSummary:
+    """What one pass saw."""
+
     changed_resources: int = 0
     patients: int = 0
     retried: int = 0
