@@ -90,6 +90,14 @@ def test_stateless_run_against_the_server_writes_nothing_new(synced: Path, fhir_
     assert len(ours(fhir_base, "Claim")) == claims
 
 
+def test_stateless_run_from_the_server_into_files(synced: Path, fhir_base: str, tmp_path: Path) -> None:
+    assert main(["run", "--source", fhir_base, "--sink", str(tmp_path)]) == 0
+    claims = [json.loads(line) for line in (tmp_path / "Claim.ndjson").read_text().splitlines()]
+    tasks = [json.loads(line) for line in (tmp_path / "Task.ndjson").read_text().splitlines()]
+    for scenario in EXPECTED:
+        check_outcome(scenario, claims, tasks)
+
+
 def claim_for(base: str, patient: str) -> dict[str, Any]:
     mine = [c for c in ours(base, "Claim") if c["patient"]["reference"] == patient]
     assert len(mine) == 1
