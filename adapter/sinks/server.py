@@ -69,6 +69,9 @@ class ServerSink:
         self.problem_count = 0
         self._complete: set[str] = set()
         self._live: set[str] = set()
+        # Our Claims as read before this flush's writes, by case id, and whose patients they cover.
+        self._claims_read: dict[str, list[JSON]] = {}
+        self._patients_read: set[str] = set()
 
     # -- Sink protocol ---------------------------------------------------------------------------
 
@@ -103,6 +106,8 @@ class ServerSink:
             self._cancel_orphans(sorted(self._complete))
         self._complete.clear()
         self._live.clear()
+        self._claims_read.clear()
+        self._patients_read.clear()
 
     def _flush_cases(self) -> None:
         cases, self.pending = self.pending, []
@@ -110,14 +115,22 @@ class ServerSink:
             self._write(cases, conflicts_left=2)
 
     def _cancel_orphans(self, patients: list[str]) -> None:
-        claims = self._ours("Claim", {"patient": ",".join(patients)})
+        claims = dict(self._claims_read)  # claims written since then all belong to live cases
+        unread = [p for p in patients if p not in self._patients_read]
+        if unread:  # patients none of whose sessions remain were not read by _write
+            claims.update(self._ours("Claim", {"patient": ",".join(unread)}))
+        complete = set(patients)
         for cid, found in sorted(claims.items()):
             if cid in self._live:
                 continue
             for claim in found:
-                if claim.get("status") not in ("draft", "active") or _before(claim, self.since):
-                    continue
                 patient = (claim.get("patient") or {}).get("reference", "?")
+                if (
+                    patient not in complete
+                    or claim.get("status") not in ("draft", "active")
+                    or _before(claim, self.since)
+                ):
+                    continue
                 if _locked(claim):
                     log.warning("orphaned claim already submitted", extra={"claim": claim.get("id")})
                     continue
@@ -146,6 +159,8 @@ class ServerSink:
     def _write(self, cases: list[CaseResult], conflicts_left: int) -> None:
         patients = ",".join(sorted({c.session.patient for c in cases}))
         claims = self._ours("Claim", {"patient": patients})
+        self._claims_read.update(claims)
+        self._patients_read.update(c.session.patient for c in cases)
         tasks = self._ours("Task", {"patient": patients, "code": f"{systems.REVIEW_REASON_SYSTEM}|dry-needling-review"})
         groups = [self._entries(case, claims, tasks) for case in cases]
         chunk: list[tuple[CaseResult, list[JSON]]] = []
