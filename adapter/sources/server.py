@@ -1,7 +1,11 @@
 """Read what the coding needs for a batch of patients from a FHIR server, in few round trips.
 
 One search per resource family for the whole batch (ids joined with commas, sent as POST
-_search when long), with _include/_revinclude for what hangs off the Procedures.
+_search when long). `_include` is used only where the included set is small and bounded (the
+performers' roles, the Coverages' payors): HAPI loads at most 1,000 included resources per page
+(JpaStorageSettings.maximumIncludesToLoadPerPage) and drops the rest without a word, which for
+Encounters, Conditions or Observations would mean a wrongly coded case. Those are searched on
+their own, so their paging is complete.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from ..fhir.client import FhirClient
 from ..fhirjson import JSON, objects, reference, resource_key
 
 PAGE_SIZE = "500"
+PART_OF_CHUNK = 100
 
 
 def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
@@ -27,24 +32,13 @@ def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
             if key:
                 found[key] = resource
 
-    keep(
-        client.search_resources(
-            "Procedure",
-            {
-                "subject": ids,
-                "_count": PAGE_SIZE,
-                "_include:iterate": "Encounter:diagnosis",
-                "_revinclude": "Observation:part-of",
-            }
-            | {"_include": ["Procedure:encounter", "Procedure:performer", "Procedure:reason-reference"]},
-        )
-    )
-    keep(
-        client.search_resources(
-            "Encounter",
-            {"subject": ids, "_count": PAGE_SIZE, "_include": ["Encounter:diagnosis", "Encounter:service-provider"]},
-        )
-    )
+    keep(client.search_resources("Procedure", {"subject": ids, "_count": PAGE_SIZE, "_include": "Procedure:performer"}))
+    procedures = sorted(key for key, r in found.items() if r.get("resourceType") == "Procedure")
+    for start in range(0, len(procedures), PART_OF_CHUNK):
+        chunk = ",".join(procedures[start : start + PART_OF_CHUNK])
+        keep(client.search_resources("Observation", {"part-of": chunk, "_count": PAGE_SIZE}))
+    keep(client.search_resources("Encounter", {"subject": ids, "_count": PAGE_SIZE}))
+    keep(client.search_resources("Condition", {"subject": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("Coverage", {"beneficiary": ids, "_count": PAGE_SIZE, "_include": "Coverage:payor"}))
     keep(client.search_resources("BodyStructure", {"patient": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("MedicationAdministration", {"subject": ids, "_count": PAGE_SIZE}))
