@@ -16,7 +16,7 @@ from ..fhir.client import FhirClient
 from ..fhirjson import JSON, objects, reference, resource_key
 
 PAGE_SIZE = "500"
-PART_OF_CHUNK = 100
+PART_OF_CHUNK = 250
 
 
 def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
