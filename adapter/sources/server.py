@@ -89,13 +89,20 @@ def _clinician_refs(resource: JSON) -> Iterator[str]:
 
 
 def patients_with_dry_needling(client: FhirClient, codes: list[tuple[str, str]]) -> Iterator[list[str]]:
-    """Batches of patients (one search page each) that have a dry-needling Procedure."""
+    """Batches of patients (one search page each) that have a dry-needling Procedure.
+
+    A patient whose Procedures span several pages is yielded once, with the first page that
+    names them (their whole record is fetched then); the set of patients seen grows with the
+    backfill, a few dozen bytes a patient.
+    """
     token = ",".join(f"{system}|{code}" for system, code in codes)
+    seen: set[str] = set()
     for page in client.search("Procedure", {"code": token, "_count": PAGE_SIZE, "_elements": "subject"}):
         batch = []
         for entry in page.get("entry") or []:
             ref = reference((entry.get("resource") or {}).get("subject"))
-            if ref and ref.startswith("Patient/") and ref not in batch:
+            if ref and ref.startswith("Patient/") and ref not in seen:
+                seen.add(ref)
                 batch.append(ref)
         if batch:
             yield batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -185,18 +186,19 @@ def test_watch_mode_stops_gracefully_on_sigterm(fhir_base: str, tmp_path: Path) 
 
 def test_moved_case_key_cancels_the_old_claim(fhir_base: str, tmp_path: Path) -> None:
     """An amended performer moves the case to another clinician: one active Claim, not two."""
-    case = Case(key="moved")
+    key = f"moved{uuid.uuid4().hex[:8]}"  # a fresh patient, so reruns against one server do not meet old data
+    case = Case(key=key)
     case.add_clinician("b", "225100000X")
     procedure = case.procedure("p1", [site("31764008", "7771000")])
     put_transaction(fhir_base, case.resources())
     run_sync(fhir_base, tmp_path)
     (first,) = [c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient]
-    procedure["performer"] = [{"actor": {"reference": "PractitionerRole/moved-role-b"}}]
+    procedure["performer"] = [{"actor": {"reference": f"PractitionerRole/{key}-role-b"}}]
     put_transaction(fhir_base, [procedure])
     stats, _ = run_sync(fhir_base, tmp_path)
     claims = {c["id"]: c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient}
     assert stats.created == 1 and stats.cancelled == 1
     assert claims[first["id"]]["status"] == "cancelled"
     assert [c["careTeam"][0]["provider"]["reference"] for c in claims.values() if c["status"] == "active"] == [
-        "PractitionerRole/moved-role-b"
+        f"PractitionerRole/{key}-role-b"
     ]
