@@ -138,8 +138,9 @@ def _fitting_x_modifier(
         return "XE"
     if other.clinician and session.clinician and other.clinician != session.clinician.key:
         return "XP"
-    other_muscles = [m for site in other.sites for m in read_site(site, tables).muscles]
-    resolved = all(not read_site(site, tables).unresolved for site in other.sites)
+    readings = [read_site(site, tables) for site in other.sites]
+    other_muscles = [m for reading in readings for m in reading.muscles]
+    resolved = all(not reading.unresolved for reading in readings)
     if other.sites and resolved and not {m.muscle for m in other_muscles} & {m.muscle for m in muscles}:
         return "XS"
     return None
