@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import orjson
 import requests
 
 from .auth import Auth, NoAuth
@@ -87,7 +88,7 @@ class FhirClient:
         """Send one FHIR request (retrying transient failures); the parsed body and headers."""
         target = self._absolute(url)
         what = what or f"{method} {urlsplit(target).path}"
-        data: bytes | None = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        data: bytes | None = orjson.dumps(body) if body is not None else None
         content_type = FHIR_JSON
         if form is not None:
             data = urlencode(form, doseq=True).encode()

