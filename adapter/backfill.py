@@ -24,6 +24,7 @@ from .sources.base import Source
 from .sources.ndjson import NdjsonSource
 from .tables import CodingTables
 
+BUCKETS_PER_WORKER = 8
 _SpillTask = tuple[list[Path], list[Path]]
 _SpillResult = tuple[list[JSON], list[InputProblem], dict[str, int]]
 _CodeTask = tuple[list[Path], Path, SharedIndex, Settings, CodingTables, str]
@@ -38,7 +39,8 @@ def run_to_files(source: Source, sink: FileSink, settings: Settings, workers: in
         if isinstance(source, NdjsonSource) and size > SPILL_ABOVE_BYTES:
             buckets = max(2, size // BUCKET_BYTES + 1)
             if workers > 1:
-                _code_in_parallel(source, buckets, coder, sink, workers)
+                # Several buckets a worker: the last bucket then runs alone for a short time only.
+                _code_in_parallel(source, max(buckets, BUCKETS_PER_WORKER * workers), coder, sink, workers)
             else:
                 coder.code_grouped(spill_ndjson_lines(source.lines(), buckets).grouped())
         else:
