@@ -94,37 +94,50 @@ def adapter_backfill(base: str) -> tuple[float, int, list[Recorded]]:
     return elapsed, client.requests_sent, session.recorded
 
 
-def floor_replay(recorded: list[Recorded]) -> float:
+def floor_replay(recorded: list[Recorded]) -> tuple[float, float]:
     """The same requests, in the same order, with plain requests calls and nothing else.
 
+    Returns the total seconds and the seconds of the write transactions among them (what the
+    server spends storing the Claims, Provenances and Tasks, which any client pays).
     Paging links name a search the server made for the adapter's run; replaying them verbatim
     would fetch an already computed page (HAPI keeps it), so each is replaced by the next link
     the replay's own search returned.
     """
     http = requests.Session()
     own_link: dict[str, str] = {}
+    writes_s = 0.0
     started = time.perf_counter()
     for method, url, params, data, headers, recorded_next in recorded:
         target = own_link.get(url, url)
+        sent = time.perf_counter()
         body = http.request(method, target, params=params, data=data, headers=headers, timeout=600).content
+        if method == "POST" and data is not None and b'"type":"transaction"' in data[:200]:
+            writes_s += time.perf_counter() - sent
         if recorded_next:
             replayed_next = next_link_in(body)
             if replayed_next:
                 own_link[recorded_next] = replayed_next
-    return time.perf_counter() - started
+    return time.perf_counter() - started, writes_s
 
 
 class CountingSession(requests.Session):
+    """Counts the naive client's requests and the seconds its writes (POSTs) took."""
+
     def __init__(self) -> None:
         super().__init__()
         self.sent = 0
+        self.writes_s = 0.0
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         self.sent += 1
-        return super().request(*args, **kwargs)
+        started = time.perf_counter()
+        response = super().request(method, *args, **kwargs)
+        if method == "POST":
+            self.writes_s += time.perf_counter() - started
+        return response
 
 
-def naive_client(base: str) -> tuple[float, int]:
+def naive_client(base: str) -> tuple[float, int, float]:
     """One request per resource read and per resource written, as most scripts do it."""
     http = CountingSession()
     http.headers.update(HEADERS)
@@ -137,7 +150,7 @@ def naive_client(base: str) -> tuple[float, int]:
         for entry in page.get("entry", []):
             _naive_session(http, base, entry["resource"], tables, settings)
         url = next((link["url"] for link in page.get("link", []) if link["relation"] == "next"), None)
-    return time.perf_counter() - started, http.sent
+    return time.perf_counter() - started, http.sent, http.writes_s
 
 
 def _naive_session(
@@ -195,9 +208,10 @@ def online(base: str, sessions: int, seed: int) -> None:
     floor_second = floor_replay(recorded)
     reset_and_load(base, sessions, seed)
     adapter_second, _, _ = adapter_backfill(base)
-    adapter_s, floor_s = min(adapter_first, adapter_second), min(floor_first, floor_second)
+    adapter_s = min(adapter_first, adapter_second)
+    floor_s, writes_s = min(floor_first, floor_second)
     reset_and_load(base, sessions, seed)
-    naive_s, naive_requests = naive_client(base)
+    naive_s, naive_requests, naive_writes_s = naive_client(base)
     header = (
         "sessions",
         "requests",
@@ -208,6 +222,9 @@ def online(base: str, sessions: int, seed: int) -> None:
         "floor_s",
         "naive/adp",
         "adp/floor",
+        "writes_s",
+        "naive_wr_s",
+        "naive/wr",
     )
     row = (
         sessions,
@@ -219,6 +236,9 @@ def online(base: str, sessions: int, seed: int) -> None:
         f"{floor_s:.2f}",
         f"{naive_s / adapter_s:.1f}",
         f"{adapter_s / floor_s:.2f}",
+        f"{writes_s:.2f}",
+        f"{naive_writes_s:.2f}",
+        f"{naive_s / writes_s:.1f}" if writes_s else "-",
     )
     print(" ".join(f"{h:>9}" for h in header))
     print(" ".join(f"{v:>9}" for v in row))
