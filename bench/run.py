@@ -129,7 +129,7 @@ def main() -> None:
     results = [offline(args.sessions, args.seed, args.repeat)]
     if args.scale:
         results.append(offline(args.sessions * args.scale, args.seed, args.repeat))
-    for r in results:
+    for r in reversed(results):  # the last line is always the one for N = --sessions
         print(
             f"offline: sessions={r['sessions']} adapter_s={r['adapter_s']:.2f} floor_s={r['floor_s']:.2f} "
             f"ratio={r['ratio']:.2f} peak_rss_mb={r['peak_rss_mb']:.0f}"
