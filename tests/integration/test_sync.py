@@ -202,3 +202,17 @@ def test_moved_case_key_cancels_the_old_claim(fhir_base: str, tmp_path: Path) ->
     assert [c["careTeam"][0]["provider"]["reference"] for c in claims.values() if c["status"] == "active"] == [
         f"PractitionerRole/{key}-role-b"
     ]
+
+
+def test_non_ascii_text_reaches_the_server_unchanged(fhir_base: str, tmp_path: Path) -> None:
+    """Bodies are sent as UTF-8 JSON: a diagnosis display with accents and a dash comes back as written."""
+    key = f"utf{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    display = "Myalgie, région de l'épaule — côté gauche"
+    case.find(f"Condition/{key}-cond-1")["code"]["coding"][0]["display"] = display
+    case.procedure("p1", [site("31764008", "7771000")])
+    put_transaction(fhir_base, case.resources())
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.errors == [] and stats.created == 1
+    (claim,) = [c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient]
+    assert claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["display"] == display

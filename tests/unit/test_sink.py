@@ -114,3 +114,20 @@ def test_no_longer_billable_cancels_the_claim() -> None:
     assert claim_entry["resource"]["status"] == "cancelled" and claim_entry["request"]["ifMatch"] == 'W/"2"'
     assert bundle["entry"][1]["resource"]["resourceType"] == "Provenance"
     assert sink.stats.cancelled == 1
+
+
+def test_file_sink_writes_compact_utf8_json_lines(tmp_path: Any) -> None:
+    """One resource a line, UTF-8 as written (not \\u escapes), complete files only after close."""
+    from adapter.sinks.files import FileSink
+
+    result = case_result()
+    assert result.claim is not None
+    result.claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["display"] = "Myalgie, région — épaule"
+    sink = FileSink(tmp_path)
+    sink.write_case(result)
+    assert not (tmp_path / "Claim.ndjson").exists()  # still under its temporary name
+    sink.close()
+    raw = (tmp_path / "Claim.ndjson").read_bytes()
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+    assert "région — épaule".encode() in raw and b"\\u" not in raw and b'": ' not in raw
+    assert json.loads(raw) == result.claim
