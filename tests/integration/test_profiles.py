@@ -31,8 +31,8 @@ def uploaded(fhir_base: str) -> str:
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    """Claims and Tasks of every public scenario, from the offline pipeline."""
-    out: dict[str, list[dict[str, Any]]] = {"Claim": [], "Task": []}
+    """Claims, Tasks, Provenances and OperationOutcomes of every public scenario, offline."""
+    out: dict[str, list[dict[str, Any]]] = {"Claim": [], "Task": [], "Provenance": [], "OperationOutcome": []}
     for scenario in EXPECTED:
         sink = tmp_path_factory.mktemp(scenario["id"])
         assert main(["run", "--source", str(SCENARIOS / scenario["bundle"]), "--sink", str(sink)]) == 0
@@ -54,6 +54,16 @@ def test_every_scenario_claim_and_task_validates(uploaded: str, written: dict[st
     assert written["Claim"] and written["Task"]
     for resource in written["Claim"] + written["Task"]:
         assert resource["meta"]["profile"] in ([systems.CLAIM_PROFILE], [systems.TASK_PROFILE])
+        errors = validate(uploaded, resource)
+        assert errors == [], f"{resource['resourceType']} {resource['id']}: {errors}"
+
+
+def test_provenances_and_outcomes_validate_against_core_r4(
+    uploaded: str, written: dict[str, list[dict[str, Any]]]
+) -> None:
+    """What we write without a profile of our own is checked by the server against R4 itself."""
+    assert written["Provenance"] and written["OperationOutcome"]
+    for resource in written["Provenance"] + written["OperationOutcome"]:
         errors = validate(uploaded, resource)
         assert errors == [], f"{resource['resourceType']} {resource['id']}: {errors}"
 
