@@ -133,7 +133,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_against_server(source_spec, sink_spec, settings)
     source = open_source(source_spec)
-    summary = run_to_files(source, FileSink(Path(sink_spec)), settings)
+    sink = FileSink(Path(sink_spec))
+    try:
+        summary = run_to_files(source, sink, settings)
+    except BaseException:
+        sink.discard()
+        raise
     print(f"dn-adapter run: {source.description} -> {sink_spec}")
     for line in summary.lines():
         print("  " + line)

@@ -51,6 +51,12 @@ class FileSink:
             path.unlink()
         part.rmdir()
 
+    def discard(self) -> None:
+        """The run stopped early: remove the temporary files, so nothing half-written stays behind."""
+        for rtype, handle in self._handles.items():
+            handle.close()
+            (self.directory / f".{rtype}.ndjson.partial").unlink(missing_ok=True)
+
     def close(self) -> None:
         for rtype, handle in self._handles.items():
             handle.flush()

@@ -11,6 +11,10 @@ from ..fhirjson import objects
 from ..problems import InputProblem
 from .base import SourceError, SourceItem, check_resource
 
+# A Bundle is one JSON document, parsed whole: Python holds it in several times its size.
+# Above this, the run stops with a clear reason instead of exhausting memory; NDJSON is read
+# line by line in bounded memory, whatever its size.
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "batch-response", "transaction-response"})
 
 
@@ -25,6 +29,15 @@ class BundleFileSource:
         return self.path.stat().st_size
 
     def items(self) -> Iterator[SourceItem]:
+        try:
+            size = self.path.stat().st_size
+        except OSError as error:
+            raise SourceError(f"cannot read {self.path}: {error.strerror}") from error
+        if size > MAX_BUNDLE_BYTES:
+            raise SourceError(
+                f"{self.path.name} is {size // (1024 * 1024)} MB; a Bundle file is read whole and may be at most "
+                f"{MAX_BUNDLE_BYTES // (1024 * 1024)} MB: give the data as Bulk-export NDJSON instead"
+            )
         try:
             with self.path.open("rb") as handle:
                 bundle = json.load(handle)

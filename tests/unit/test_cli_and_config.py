@@ -36,6 +36,21 @@ def test_unreadable_source_exits_2_with_one_line(tmp_path: Path, capsys: pytest.
     assert "Traceback" not in "".join(errors)
 
 
+def test_oversized_bundle_stops_with_a_reason_not_a_memory_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapter.sources.bundle as bundle
+
+    scenario = SCENARIOS / "DN-001.json"
+    monkeypatch.setattr(bundle, "MAX_BUNDLE_BYTES", scenario.stat().st_size - 1)
+    assert main(["run", "--source", str(scenario), "--sink", str(tmp_path / "out")]) == EXIT_USAGE
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "DN-001.json" in line and "NDJSON" in line
+    assert list((tmp_path / "out").iterdir()) == []  # no half-written files left behind
+    monkeypatch.setattr(bundle, "MAX_BUNDLE_BYTES", scenario.stat().st_size)
+    assert main(["run", "--source", str(scenario), "--sink", str(tmp_path / "out")]) == EXIT_OK
+
+
 def test_bad_config_and_bad_since_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("[coding]\nno_such_setting = 1\n")
