@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ class ListSource:
     def size_hint(self) -> int:
         return 0
 
-    def items(self):  # type: ignore[no-untyped-def]
+    def items(self) -> Iterator[SourceItem]:
         for i, resource in enumerate(self.resources):
             item: SourceItem = check_resource(resource, f"item[{i}]")
             yield item
@@ -64,3 +65,22 @@ def run_resources(resources: list[dict[str, Any]], settings: Settings | None = N
 def bundle_resources(path: Path) -> list[dict[str, Any]]:
     bundle = json.loads(path.read_text())
     return [entry["resource"] for entry in bundle["entry"]]
+
+
+def claim_of(result: CaseResult) -> dict[str, Any]:
+    """The result's Claim (the test expects one)."""
+    assert result.claim is not None
+    return result.claim
+
+
+def task_of(result: CaseResult) -> dict[str, Any]:
+    """The result's Task (the test expects one)."""
+    assert result.task is not None
+    return result.task
+
+
+def sent_body(request: Any) -> bytes:
+    """The body a mocked request carried, as bytes."""
+    body = request.body
+    assert body is not None
+    return body if isinstance(body, bytes) else str(body).encode()

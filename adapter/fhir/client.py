@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -29,7 +29,7 @@ FHIR_JSON = "application/fhir+json"
 MAX_GET_QUERY = 1500
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 JSON = dict[str, Any]
-Params = dict[str, str | list[str]]
+Params = Mapping[str, str | list[str]]
 
 
 @dataclass(frozen=True)

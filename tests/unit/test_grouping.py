@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapter.grouping import group_by_patient, group_ndjson_lines
+from adapter.grouping import Grouped, group_by_patient, group_ndjson_lines
 from adapter.sources.ndjson import NdjsonSource
 from adapter.synthetic import write_ndjson_export
 
 
-def groups_of(grouped: object) -> dict[str, list[str]]:
+def groups_of(grouped: Grouped) -> dict[str, list[str]]:
     return {
         patient: sorted(f"{r['resourceType']}/{r['id']}" for r in resources) for patient, resources in grouped.groups
-    }  # type: ignore[attr-defined]
+    }
 
 
 def test_bucket_files_group_exactly_like_memory(tmp_path: Path) -> None:

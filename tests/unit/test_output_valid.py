@@ -12,7 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from adapter.cli import DEMO_DATA, main
 from adapter.sinks.server import _empty_task
 from tests.factory import Case, site, text_site
-from tests.helpers import SCENARIOS, run_resources
+from tests.helpers import SCENARIOS, claim_of, run_resources, task_of
 
 
 def assert_valid(resource: dict[str, Any]) -> None:
@@ -67,7 +67,7 @@ def test_server_sink_shapes_are_valid_r4() -> None:
     """The cancelled Claim, the superseded Task and the hand-off Task the server sink writes."""
     sink = run_resources(odd_cases())
     case = next(c for c in sink.cases if c.claim and c.task)
-    existing = {**case.claim, "id": "123", "meta": {"versionId": "2"}}
+    existing = {**claim_of(case), "id": "123", "meta": {"versionId": "2"}}
     assert_valid({**existing, "status": "cancelled"})
-    assert_valid({**case.task, "status": "cancelled", "statusReason": {"text": "superseded"}})
+    assert_valid({**task_of(case), "status": "cancelled", "statusReason": {"text": "superseded"}})
     assert_valid({**_empty_task(case, existing), "description": "picked up for submission"})

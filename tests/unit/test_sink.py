@@ -13,7 +13,7 @@ from adapter.pipeline import CaseResult, code_patient, load_run_tables
 from adapter.settings import Settings
 from adapter.sinks.server import ServerSink
 from tests.factory import Case, site
-from tests.helpers import ListSource
+from tests.helpers import ListSource, claim_of, sent_body
 
 BASE = "http://fhir.test/fhir"
 
@@ -41,7 +41,7 @@ def sink_with(existing_claims: list[dict[str, Any]]) -> ServerSink:
 
 
 def posted() -> list[dict[str, Any]]:
-    return [json.loads(c.request.body) for c in responses.calls if c.request.method == "POST"]
+    return [json.loads(sent_body(c.request)) for c in responses.calls if c.request.method == "POST"]
 
 
 @responses.activate
@@ -60,7 +60,7 @@ def test_new_case_is_a_conditional_create_with_provenance() -> None:
 @responses.activate
 def test_unchanged_case_writes_nothing() -> None:
     result = case_result()
-    stored = {**result.claim, "id": "123", "meta": {"versionId": "1"}, "created": "2020-01-01T00:00:00Z"}
+    stored = {**claim_of(result), "id": "123", "meta": {"versionId": "1"}, "created": "2020-01-01T00:00:00Z"}
     sink = sink_with([stored])
     sink.write_case(result)
     sink.close()
@@ -70,7 +70,7 @@ def test_unchanged_case_writes_nothing() -> None:
 @responses.activate
 def test_changed_case_is_a_version_aware_update() -> None:
     result = case_result()
-    stored = {**result.claim, "id": "123", "meta": {"versionId": "4"}, "status": "draft"}
+    stored = {**claim_of(result), "id": "123", "meta": {"versionId": "4"}, "status": "draft"}
     sink = sink_with([stored])
     sink.write_case(result)
     sink.close()
@@ -84,7 +84,7 @@ def test_changed_case_is_a_version_aware_update() -> None:
 def test_submitted_claim_is_not_touched_a_task_asks_a_person() -> None:
     result = case_result()
     stored = {
-        **result.claim,
+        **claim_of(result),
         "id": "123",
         "status": "draft",
         "meta": {
@@ -105,7 +105,7 @@ def test_submitted_claim_is_not_touched_a_task_asks_a_person() -> None:
 @responses.activate
 def test_no_longer_billable_cancels_the_claim() -> None:
     billable = case_result()
-    stored = {**billable.claim, "id": "123", "meta": {"versionId": "2"}}
+    stored = {**claim_of(billable), "id": "123", "meta": {"versionId": "2"}}
     sink = sink_with([stored])
     sink.write_case(case_result(status="entered-in-error"))
     sink.close()
