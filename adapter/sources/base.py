@@ -34,10 +34,23 @@ class Source(Protocol):
 
 @functools.lru_cache(maxsize=512)
 def is_fhir_resource_type(name: str) -> bool:
-    """Whether a resourceType names a FHIR resource (checked against the R4B model modules)."""
+    """Whether a resourceType names a FHIR resource (one of the R4B model modules exists).
+
+    The modules are looked up as files, not imported: importing the model package loads
+    pydantic, a tenth of a second at every start for a check that needs only the names.
+    """
     if not _TYPE_NAME.match(name):
         return False
-    return importlib.util.find_spec(f"fhir.resources.R4B.{name.lower()}") is not None
+    return (_model_directory() / f"{name.lower()}.py").is_file()
+
+
+@functools.lru_cache(maxsize=1)
+def _model_directory() -> Path:
+    spec = importlib.util.find_spec("fhir.resources")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise SourceError("the fhir.resources package is not installed")
+    return Path(locations[0]) / "R4B"
 
 
 def check_resource(resource: object, where: str) -> SourceItem:
