@@ -10,10 +10,14 @@ their own, so their paging is complete.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 
 from ..fhir.client import FhirClient
-from ..fhirjson import JSON, objects, reference, resource_key
+from ..fhir.errors import ServerError
+from ..fhirjson import JSON, obj, objects, reference, resource_key, text
+
+log = logging.getLogger("adapter.source")
 
 PAGE_SIZE = "500"
 PART_OF_CHUNK = 250
@@ -106,3 +110,52 @@ def patients_with_dry_needling(client: FhirClient, codes: list[tuple[str, str]])
                 batch.append(ref)
         if batch:
             yield batch
+
+
+def deleted_since(client: FhirClient, resource_type: str, since: str) -> list[JSON] | None:
+    """The last live version of every resource of this type deleted at or after `since`.
+
+    A hard DELETE leaves nothing a _lastUpdated search can find, yet the Claim it fed must
+    follow it (re-coded with fewer muscles, or cancelled). The type's history names each
+    deleted id; its last live version says whose it was. None when the server keeps no
+    history for the type (many EHRs): deletions are then not seen, which is logged.
+    """
+    live: dict[str, JSON] = {}
+    deleted: list[str] = []
+    try:
+        for page in client.search(f"{resource_type}/_history", {"_since": since, "_count": PAGE_SIZE}):
+            for entry in objects(page.get("entry")):
+                resource = entry.get("resource")
+                if isinstance(resource, dict):
+                    key = resource_key(resource)
+                    if key and key not in live:  # history runs newest first
+                        live[key] = resource
+                    continue
+                request = obj(entry.get("request"))
+                url = text(request.get("url")) or ""
+                if request.get("method") == "DELETE" and url.startswith(f"{resource_type}/"):
+                    deleted.append("/".join(url.split("/")[:2]))
+    except ServerError as error:
+        if 400 <= error.status < 500 or error.status == 501:
+            log.warning("no history for the type: hard deletions are not seen", extra={"type": resource_type})
+            return None
+        raise
+    found = []
+    for key in dict.fromkeys(deleted):
+        previous = live.get(key) or _last_live_version(client, key)
+        if previous is not None:
+            found.append(previous)
+    return found
+
+
+def _last_live_version(client: FhirClient, key: str) -> JSON | None:
+    """The newest version of a deleted resource that still has content (one history page)."""
+    try:
+        for page in client.search(f"{key}/_history", {"_count": "10"}):
+            for entry in objects(page.get("entry")):
+                if isinstance(entry.get("resource"), dict):
+                    return dict(entry["resource"])
+            break
+    except ServerError as error:
+        log.warning("deleted resource's history unreadable", extra={"resource": key, "status": error.status})
+    return None

@@ -1,4 +1,5 @@
-"""The sync loop: watermark search -> changed patients -> fetch -> code -> write -> watermark.
+"""The sync loop: watermark search (and history, for deletions) -> changed patients -> fetch ->
+code -> write -> watermark.
 
 It only orchestrates: reading is sources/server.py, coding is pipeline.py, writing is
 sinks/server.py, HTTP is fhir/client.py, state is sync/state.py.
@@ -26,7 +27,7 @@ from ..settings import Settings
 from ..sinks.files import FileSink
 from ..sinks.server import ServerSink, WriteStats
 from ..sources import open_source
-from ..sources.server import fetch_patients, patients_with_dry_needling
+from ..sources.server import deleted_since, fetch_patients, patients_with_dry_needling
 from .state import SyncState
 
 log = logging.getLogger("adapter.sync")
@@ -59,6 +60,7 @@ class SyncSummary:
     """What one pass saw."""
 
     changed_resources: int = 0
+    deleted_resources: int = 0
     patients: int = 0
     retried: int = 0
 
@@ -106,7 +108,39 @@ def sync_once(
                 state.set_watermark(resource_type, min(latest, crawl_start))
             if stop.requested:
                 return summary
+    for resource_type in WATCHED_TYPES:
+        _code_deletions(client, sink, coder, state, resource_type, crawl_start, coded, summary)
+        if stop.requested:
+            break
     return summary
+
+
+def _code_deletions(
+    client: FhirClient,
+    sink: ServerSink,
+    coder: CaseCoder,
+    state: SyncState,
+    resource_type: str,
+    crawl_start: str,
+    coded: set[str],
+    summary: SyncSummary,
+) -> None:
+    """Re-code the patients whose resources of this type were deleted since the last pass.
+
+    The first pass only sets the mark: what was deleted before the adapter ever ran fed no
+    Claim of ours. Failed writes go to the retry table, so the mark may move on.
+    """
+    key = f"{resource_type}/deleted"
+    mark = state.watermark(key)
+    if mark:
+        gone = deleted_since(client, resource_type, mark)
+        if gone:
+            summary.deleted_resources += len(gone)
+            patients = sorted({p for r in gone if (p := patient_of(r))} - coded)
+            summary.patients += len(patients)
+            _code_patients(client, sink, coder, state, patients)
+            coded.update(patients)
+    state.set_watermark(key, crawl_start)
 
 
 def _code_patients(
@@ -217,7 +251,7 @@ def _print_summary(
         print("  " + line)
     if sync:
         print(
-            f"  changed resources: {sync.changed_resources} "
+            f"  changed resources: {sync.changed_resources}, deleted: {sync.deleted_resources} "
             f"(patients re-coded: {sync.patients}, retried: {sync.retried})"
         )
     if stats:

@@ -216,3 +216,30 @@ def test_non_ascii_text_reaches_the_server_unchanged(fhir_base: str, tmp_path: P
     assert stats.errors == [] and stats.created == 1
     (claim,) = [c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient]
     assert claim["diagnosis"][0]["diagnosisCodeableConcept"]["coding"][0]["display"] == display
+
+
+def test_hard_deletes_are_followed(fhir_base: str, tmp_path: Path) -> None:
+    """A DELETEd Observation re-codes its case; a DELETEd Procedure cancels its Claim."""
+    key = f"del{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    case.procedure("p1", [site("31764008", "7771000"), site("72573008", "7771000")], code="20561")
+    case.observation("twitch", "p1", site("6423006", "7771000"))  # the third muscle
+    put_transaction(fhir_base, case.resources())
+    run_sync(fhir_base, tmp_path)
+
+    def claims() -> list[dict[str, Any]]:
+        return [c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == case.patient]
+
+    (claim,) = claims()
+    assert claim["item"][0]["productOrService"]["coding"][0]["code"] == "20561"
+    assert requests.delete(f"{fhir_base}/Observation/{key}-twitch", timeout=60).status_code in (200, 204)
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.updated == 1 and stats.errors == []
+    (claim,) = claims()
+    assert claim["item"][0]["productOrService"]["coding"][0]["code"] == "20560"
+    assert requests.delete(f"{fhir_base}/Procedure/{key}-p1", timeout=60).status_code in (200, 204)
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.cancelled == 1 and stats.errors == []
+    assert [c["status"] for c in claims()] == ["cancelled"]
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert (stats.created, stats.updated, stats.cancelled) == (0, 0, 0)  # nothing twice
