@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,10 @@ def test_hard_deletes_are_followed(fhir_base: str, tmp_path: Path) -> None:
     case.procedure("p1", [site("31764008", "7771000"), site("72573008", "7771000")], code="20561")
     case.observation("twitch", "p1", site("6423006", "7771000"))  # the third muscle
     put_transaction(fhir_base, case.resources())
+    # The watermark is the server's clock at the crawl start, to the second (Date header): one
+    # second later the next pass no longer re-reads these resources, so only a deletion can
+    # bring the patient back.
+    time.sleep(1.1)
     run_sync(fhir_base, tmp_path)
 
     def claims() -> list[dict[str, Any]]:

@@ -258,3 +258,52 @@ def test_smart_token_is_cached_until_shortly_before_expiry() -> None:
 
 def test_secrets_never_show_in_reprs() -> None:
     assert "secret" not in repr(BearerAuth("secret-token"))
+
+
+@responses.activate
+def test_a_server_without_history_means_deletions_are_not_seen(caplog: pytest.LogCaptureFixture) -> None:
+    """EHRs that keep no type history answer 4xx: the pass goes on, and the log says what is missed."""
+    from adapter.sources.server import deleted_since
+
+    responses.get(f"{BASE}/Procedure/_history", status=405, json={"resourceType": "OperationOutcome"})
+    fhir, _ = client()
+    with caplog.at_level("WARNING", logger="adapter.source"):
+        assert deleted_since(fhir, "Procedure", "2025-01-01T00:00:00.000Z") is None
+    assert "hard deletions are not seen" in caplog.text
+
+
+@responses.activate
+def test_a_deleted_resource_is_known_by_its_last_live_version() -> None:
+    """The history names the deleted id; its own history gives the version with the patient."""
+    from adapter.sources.server import deleted_since
+
+    history = {
+        "resourceType": "Bundle",
+        "type": "history",
+        "entry": [
+            {"request": {"method": "DELETE", "url": "Procedure/gone/_history/3"}},
+            {"request": {"method": "DELETE", "url": "Procedure/twice/_history/2"}},
+            {"resource": {"resourceType": "Procedure", "id": "twice", "subject": {"reference": "Patient/b"}}},
+            {
+                "request": {"method": "PUT", "url": "Procedure/kept/_history/2"},
+                "resource": {"resourceType": "Procedure", "id": "kept"},
+            },
+        ],
+    }
+    responses.get(f"{BASE}/Procedure/_history", json=history)
+    responses.get(
+        f"{BASE}/Procedure/gone/_history",
+        json={
+            "resourceType": "Bundle",
+            "type": "history",
+            "entry": [
+                {"request": {"method": "DELETE", "url": "Procedure/gone/_history/3"}},
+                {"resource": {"resourceType": "Procedure", "id": "gone", "subject": {"reference": "Patient/a"}}},
+            ],
+        },
+    )
+    fhir, _ = client()
+    found = deleted_since(fhir, "Procedure", "2025-01-01T00:00:00.000Z")
+    assert found is not None
+    assert [(r["id"], r["subject"]["reference"]) for r in found] == [("gone", "Patient/a"), ("twice", "Patient/b")]
+    assert "_since=2025-01-01T00%3A00%3A00.000Z" in (responses.calls[0].request.url or "")
