@@ -219,7 +219,8 @@ def auth_from_environment(base_url: str, verify: bool | str = True) -> Auth:
                 "system/Procedure.read system/Observation.read system/Encounter.read system/Patient.read "
                 "system/Coverage.read system/Condition.read system/Practitioner.read system/PractitionerRole.read "
                 "system/Organization.read system/BodyStructure.read system/MedicationAdministration.read "
-                "system/Claim.read system/Claim.write system/Task.read system/Task.write system/Provenance.write",
+                "system/Claim.read system/Claim.write system/Task.read system/Task.write system/Provenance.read "
+                "system/Provenance.write",
             ),
             os.environ.get("DN_ADAPTER_JWT_ALG", "RS384"),
             os.environ.get("DN_ADAPTER_TOKEN_ENDPOINT"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
+from .. import systems
 from ..fhir.client import FhirClient
 from ..fhir.errors import ServerError
 from ..fhirjson import JSON, obj, objects, reference, resource_key, text
@@ -159,3 +160,40 @@ def _last_live_version(client: FhirClient, key: str) -> JSON | None:
     except ServerError as error:
         log.warning("deleted resource's history unreadable", extra={"resource": key, "status": error.status})
     return None
+
+
+def patients_billed_from(client: FhirClient, sources: list[str]) -> set[str]:
+    """Patients of our Claims that were built from any of these resources ('Type/id').
+
+    When an amendment moves a record to another patient (a chart merge, a wrong-patient
+    correction), the record names only its new patient, while the Claim it fed sits under the
+    old one. The Provenances we wrote remember which Claim each source fed, so the old patient
+    can be re-coded too (and that Claim cancelled).
+    """
+    claims: set[str] = set()
+    try:
+        for start in range(0, len(sources), PART_OF_CHUNK):
+            chunk = ",".join(sources[start : start + PART_OF_CHUNK])
+            for provenance in client.search_resources("Provenance", {"entity": chunk, "_count": PAGE_SIZE}):
+                for target in objects(provenance.get("target")):
+                    ref = reference(target)
+                    if ref and ref.startswith("Claim/"):
+                        claims.add(ref.split("/", 1)[1])
+    except ServerError as error:
+        if not 400 <= error.status < 500:
+            raise
+        log.warning("Provenance not readable: records moved between patients are not followed")
+        return set()
+    patients: set[str] = set()
+    ids = sorted(claims)
+    for start in range(0, len(ids), PART_OF_CHUNK):
+        params = {
+            "_id": ",".join(ids[start : start + PART_OF_CHUNK]),
+            "identifier": f"{systems.CASE_IDENTIFIER_SYSTEM}|",  # ours only
+            "_count": PAGE_SIZE,
+        }
+        for claim in client.search_resources("Claim", params):
+            patient = reference(claim.get("patient"))
+            if patient and patient.startswith("Patient/"):
+                patients.add(patient)
+    return patients

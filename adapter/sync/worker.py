@@ -21,13 +21,13 @@ from ..assemble import patient_of
 from ..fhir.auth import auth_from_environment
 from ..fhir.client import FhirClient, RetryPolicy
 from ..fhir.errors import AuthError, FhirError, TransportError
-from ..fhirjson import JSON
+from ..fhirjson import JSON, resource_key
 from ..pipeline import CaseCoder, RunSummary, Sink, group_source, load_run_tables
 from ..settings import Settings
 from ..sinks.files import FileSink
 from ..sinks.server import ServerSink, WriteStats
 from ..sources import open_source
-from ..sources.server import deleted_since, fetch_patients, patients_with_dry_needling
+from ..sources.server import deleted_since, fetch_patients, patients_billed_from, patients_with_dry_needling
 from .state import SyncState
 
 log = logging.getLogger("adapter.sync")
@@ -99,7 +99,7 @@ def sync_once(
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
             summary.changed_resources += len(resources)
-            patients = sorted({p for r in resources if (p := patient_of(r))} - coded)
+            patients = sorted(_patients_touched(client, resources) - coded)
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
             coded.update(patients)
@@ -136,11 +136,18 @@ def _code_deletions(
         gone = deleted_since(client, resource_type, mark)
         if gone:
             summary.deleted_resources += len(gone)
-            patients = sorted({p for r in gone if (p := patient_of(r))} - coded)
+            patients = sorted(_patients_touched(client, gone) - coded)
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
             coded.update(patients)
     state.set_watermark(key, crawl_start)
+
+
+def _patients_touched(client: FhirClient, resources: list[JSON]) -> set[str]:
+    """The patients these changed resources name now, and those whose Claims they fed before."""
+    now = {p for r in resources if (p := patient_of(r))}
+    keys = sorted({k for r in resources if (k := resource_key(r))})
+    return now | patients_billed_from(client, keys)
 
 
 def _code_patients(

@@ -248,3 +248,26 @@ def test_hard_deletes_are_followed(fhir_base: str, tmp_path: Path) -> None:
     assert [c["status"] for c in claims()] == ["cancelled"]
     stats, _ = run_sync(fhir_base, tmp_path)
     assert (stats.created, stats.updated, stats.cancelled) == (0, 0, 0)  # nothing twice
+
+
+def test_session_moved_to_another_patient_is_billed_once(fhir_base: str, tmp_path: Path) -> None:
+    """A wrong-chart correction moves the session's records to patient B: B's Claim, A's cancelled."""
+    key = f"mv{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    case.procedure("p1", [site("31764008", "7771000")])
+    put_transaction(fhir_base, case.resources())
+    time.sleep(1.1)  # see test_hard_deletes_are_followed
+    run_sync(fhir_base, tmp_path)
+    other = f"Patient/{key}-patient-b"
+    moved: list[dict[str, Any]] = [{"resourceType": "Patient", "id": f"{key}-patient-b"}]
+    for resource in case.resources():
+        for field in ("subject", "beneficiary", "patient"):
+            if resource.get(field) == {"reference": case.patient}:
+                moved.append({**resource, field: {"reference": other}})
+    put_transaction(fhir_base, moved)
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert (stats.created, stats.cancelled, stats.errors) == (1, 1, [])
+    statuses = {
+        c["patient"]["reference"]: c["status"] for c in ours(fhir_base, "Claim") if key in c["patient"]["reference"]
+    }
+    assert statuses == {case.patient: "cancelled", other: "active"}
