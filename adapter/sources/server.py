@@ -100,9 +100,9 @@ def patients_with_dry_needling(client: FhirClient, codes: list[tuple[str, str]])
     names them (their whole record is fetched then); the set of patients seen grows with the
     backfill, a few dozen bytes a patient.
     """
-    token = ",".join(f"{system}|{code}" for system, code in codes)
     seen: set[str] = set()
-    for page in client.search("Procedure", {"code": token, "_count": PAGE_SIZE, "_elements": "subject"}):
+    params = {"code": code_token(codes), "_count": PAGE_SIZE, "_elements": "subject"}
+    for page in client.search("Procedure", params):
         batch = []
         for entry in page.get("entry") or []:
             ref = reference((entry.get("resource") or {}).get("subject"))
@@ -111,6 +111,29 @@ def patients_with_dry_needling(client: FhirClient, codes: list[tuple[str, str]])
                 batch.append(ref)
         if batch:
             yield batch
+
+
+def code_token(codes: list[tuple[str, str]]) -> str:
+    """A token search for these codes, under every spelling of their systems (a server matches
+    the system as stored: CPT sent under its OID is not found by the CPT URL)."""
+    spellings: dict[str, list[str]] = {}
+    for alias, canonical in systems.SYSTEM_ALIASES.items():
+        spellings.setdefault(canonical, []).append(alias)
+    return ",".join(f"{spelling}|{code}" for system, code in codes for spelling in [system, *spellings.get(system, [])])
+
+
+def patients_with_dry_needling_among(client: FhirClient, patients: list[str], codes: list[tuple[str, str]]) -> set[str]:
+    """Those of these patients with at least one dry-needling Procedure (any status, any date)."""
+    found: set[str] = set()
+    token = code_token(codes)
+    for start in range(0, len(patients), PART_OF_CHUNK):
+        chunk = ",".join(patients[start : start + PART_OF_CHUNK])
+        params = {"subject": chunk, "code": token, "_count": PAGE_SIZE, "_elements": "subject"}
+        for procedure in client.search_resources("Procedure", params):
+            ref = reference(procedure.get("subject"))
+            if ref:
+                found.add(ref)
+    return found
 
 
 def deleted_since(client: FhirClient, resource_type: str, since: str) -> list[JSON] | None:

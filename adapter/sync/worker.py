@@ -27,11 +27,30 @@ from ..settings import Settings
 from ..sinks.files import FileSink
 from ..sinks.server import ServerSink, WriteStats
 from ..sources import open_source
-from ..sources.server import deleted_since, fetch_patients, patients_billed_from, patients_with_dry_needling
+from ..sources.server import (
+    code_token,
+    deleted_since,
+    fetch_patients,
+    patients_billed_from,
+    patients_with_dry_needling,
+    patients_with_dry_needling_among,
+)
 from .state import SyncState
 
 log = logging.getLogger("adapter.sync")
-WATCHED_TYPES = ("Procedure", "Observation", "Encounter")
+WATCHED_TYPES = (
+    "Procedure",
+    "Observation",
+    "Encounter",
+    # Each of these changes a case too: a corrected diagnosis (R8, R9), a new payer (R8), a
+    # corrected laterality (R4), an injectate recorded after the session (R5).
+    "Condition",
+    "Coverage",
+    "BodyStructure",
+    "MedicationAdministration",
+)
+# Our Provenances name these as the sources of a Claim (build.build_provenance).
+PROVENANCE_SOURCES = frozenset({"Procedure", "Observation", "Encounter"})
 PATIENTS_PER_BATCH = 200
 EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
 
@@ -90,16 +109,28 @@ def sync_once(
         summary.retried = len(retry)
         _code_patients(client, sink, coder, state, retry)
         coded.update(retry)
+    codes = [pair for pair, kind in coder.tables.procedure_kinds.items() if kind == "dry-needling"]
+    procedure_mark = state.watermark("Procedure")
     for resource_type in WATCHED_TYPES:
         params: dict[str, str | list[str]] = {"_sort": "_lastUpdated", "_count": str(page_size)}
         mark = state.watermark(resource_type)
+        first_scan = mark is None and resource_type == "Procedure"
+        if first_scan:
+            # The first pass reads every dry-needling Procedure once, not every record on the
+            # server; each of their patients is then coded from all of its current data.
+            params["code"] = code_token(codes)
+        elif mark is None:
+            # Nothing older can change a case the first pass did not code from current data; a
+            # type watched since an upgrade starts where the Procedure crawl stands.
+            mark = procedure_mark or crawl_start
+            state.set_watermark(resource_type, mark)
         if mark:
             params["_lastUpdated"] = f"gt{mark}"
         for page in client.search(resource_type, params):
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
             summary.changed_resources += len(resources)
-            patients = sorted(_patients_touched(client, resources) - coded)
+            patients = sorted(_patients_touched(client, resources, codes, known_dry_needling=first_scan) - coded)
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
             coded.update(patients)
@@ -108,8 +139,10 @@ def sync_once(
                 state.set_watermark(resource_type, min(latest, crawl_start))
             if stop.requested:
                 return summary
+        if first_scan:
+            state.set_watermark(resource_type, crawl_start)  # the scan covered every one
     for resource_type in WATCHED_TYPES:
-        _code_deletions(client, sink, coder, state, resource_type, crawl_start, coded, summary)
+        _code_deletions(client, sink, coder, state, resource_type, crawl_start, coded, summary, codes)
         if stop.requested:
             break
     return summary
@@ -124,6 +157,7 @@ def _code_deletions(
     crawl_start: str,
     coded: set[str],
     summary: SyncSummary,
+    codes: list[tuple[str, str]],
 ) -> None:
     """Re-code the patients whose resources of this type were deleted since the last pass.
 
@@ -136,18 +170,29 @@ def _code_deletions(
         gone = deleted_since(client, resource_type, mark)
         if gone:
             summary.deleted_resources += len(gone)
-            patients = sorted(_patients_touched(client, gone) - coded)
+            patients = sorted(_patients_touched(client, gone, codes) - coded)
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
             coded.update(patients)
     state.set_watermark(key, crawl_start)
 
 
-def _patients_touched(client: FhirClient, resources: list[JSON]) -> set[str]:
-    """The patients these changed resources name now, and those whose Claims they fed before."""
-    now = {p for r in resources if (p := patient_of(r))}
-    keys = sorted({k for r in resources if (k := resource_key(r))})
-    return now | patients_billed_from(client, keys)
+def _patients_touched(
+    client: FhirClient, resources: list[JSON], codes: list[tuple[str, str]], known_dry_needling: bool = False
+) -> set[str]:
+    """The patients to re-code for these changed resources.
+
+    Those whose Claims the resources fed before (a record moved to another chart leaves its
+    Claim under the old patient), and those the resources name now, if they have any
+    dry-needling Procedure at all: on a hospital-wide server most changed Encounters and
+    Conditions belong to patients the adapter has nothing to do with.
+    """
+    keys = sorted({k for r in resources if r.get("resourceType") in PROVENANCE_SOURCES and (k := resource_key(r))})
+    billed = patients_billed_from(client, keys) if keys else set()
+    named = sorted({p for r in resources if (p := patient_of(r))} - billed)
+    if known_dry_needling or not named:
+        return billed | set(named)
+    return billed | patients_with_dry_needling_among(client, named, codes)
 
 
 def _code_patients(

@@ -271,3 +271,65 @@ def test_session_moved_to_another_patient_is_billed_once(fhir_base: str, tmp_pat
         c["patient"]["reference"]: c["status"] for c in ours(fhir_base, "Claim") if key in c["patient"]["reference"]
     }
     assert statuses == {case.patient: "cancelled", other: "active"}
+
+
+def synced_case(fhir_base: str, state_dir: Path, case: Case) -> list[dict[str, Any]]:
+    """Load a case, let a second pass (1 s later) be incremental, return the case's resources."""
+    resources = case.resources()
+    put_transaction(fhir_base, resources)
+    time.sleep(1.1)  # see test_hard_deletes_are_followed
+    run_sync(fhir_base, state_dir)
+    return resources
+
+
+def claim_of_patient(fhir_base: str, patient: str) -> dict[str, Any]:
+    (claim,) = [c for c in ours(fhir_base, "Claim") if c["patient"]["reference"] == patient]
+    return claim
+
+
+def test_amended_diagnosis_and_late_injectate_re_code_the_case(fhir_base: str, tmp_path: Path) -> None:
+    """Conditions and MedicationAdministrations are watched too: each can change the coding."""
+    key = f"dx{uuid.uuid4().hex[:8]}"
+    case = Case(key=key, payer_type="121", taxonomy="208100000X", diagnosis="M79.18")  # Medicare, physician
+    case.procedure("p1", [site("31764008", "7771000")])
+    synced_case(fhir_base, tmp_path, case)
+    assert claim_of_patient(fhir_base, case.patient)["status"] == "draft"  # R8: not low back pain
+    condition = case.find(f"Condition/{key}-cond-1")
+    condition["code"]["coding"][0]["code"] = "M54.50"
+    put_transaction(fhir_base, [condition])
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.updated == 1 and claim_of_patient(fhir_base, case.patient)["status"] == "active"
+    case.injectate("p1")
+    put_transaction(fhir_base, [case.find(f"MedicationAdministration/{key}-ma-p1")])
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.cancelled == 1 and claim_of_patient(fhir_base, case.patient)["status"] == "cancelled"
+
+
+def test_changes_of_patients_without_dry_needling_cost_no_coding(fhir_base: str, tmp_path: Path) -> None:
+    """On a hospital-wide server most changed records belong to other patients: they are not fetched."""
+    key = f"nodn{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    case.procedure("p1", [site("31764008", "7771000")], code="97140")  # manual therapy only
+    synced_case(fhir_base, tmp_path, case)
+    encounter = case.find(f"Encounter/{key}-enc-1")
+    put_transaction(fhir_base, [{**encounter, "status": "cancelled"}])
+    client = FhirClient(fhir_base)
+    sink = ServerSink(client)
+    state = SyncState(tmp_path, fhir_base)
+    try:
+        summary = sync_once(client, sink, CaseCoder(sink, Settings()), state, StopFlag())
+    finally:
+        state.close()
+    assert summary.changed_resources >= 1 and summary.patients == 0
+
+
+def test_dry_needling_coded_under_the_cpt_oid_is_found_by_the_first_pass(fhir_base: str, tmp_path: Path) -> None:
+    key = f"oid{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    procedure = case.procedure("p1", [site("31764008", "7771000")])
+    procedure["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.12"
+    put_transaction(fhir_base, case.resources())
+    time.sleep(1.1)  # only the first pass's dry-needling search can find it, not a same-second overlap
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.errors == []
+    assert claim_of_patient(fhir_base, case.patient)["status"] == "active"
