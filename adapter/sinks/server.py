@@ -39,6 +39,7 @@ CLAIM_WORKFLOW_SYSTEM = f"{systems.CANONICAL_BASE}/CodeSystem/claim-workflow"
 SUBMITTED = "submitted"
 OPEN_TASK = frozenset({"draft", "requested", "received", "accepted", "ready", "in-progress", "on-hold"})
 EDITABLE_CLAIM = frozenset({"draft", "active", "cancelled"})
+CREATE, UPDATE, ORPHAN = "CREATE", "UPDATE", "orphan"  # the writes a Provenance id is derived for
 
 
 @dataclass
@@ -72,6 +73,8 @@ class ServerSink:
         # Our Claims as read before this flush's writes, by case id, and whose patients they cover.
         self._claims_read: dict[str, list[JSON]] = {}
         self._patients_read: set[str] = set()
+        # Ids of our Claims whose content is not what the adapter last wrote (a person edited them).
+        self._edited_elsewhere: set[str] = set()
 
     # -- Sink protocol ---------------------------------------------------------------------------
 
@@ -134,11 +137,16 @@ class ServerSink:
                 if _locked(claim):
                     log.warning("orphaned claim already submitted", extra={"claim": claim.get("id")})
                     continue
+                if self._edited_outside([claim]):
+                    log.warning(
+                        "orphaned claim was edited outside the adapter; left as it is", extra={"claim": claim.get("id")}
+                    )
+                    continue
                 ref = f"Claim/{claim['id']}"
                 body = {**claim, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
                 reason = "no session has this case key any more (its date, clinician or patient was amended)"
-                digest = hashlib.sha256(f"{claim_fingerprint(body)}|orphan".encode()).hexdigest()[:16]
-                provenance = provenance_shell(f"{cid[:40]}-{digest}", ref, now_instant(), "UPDATE", reason, [])
+                written_id = provenance_id(cid, claim_fingerprint(body), ORPHAN)
+                provenance = provenance_shell(written_id, ref, now_instant(), UPDATE, reason, [])
                 bundle = {
                     "resourceType": "Bundle",
                     "type": "transaction",
@@ -162,6 +170,7 @@ class ServerSink:
         self._claims_read.update(claims)
         self._patients_read.update(c.session.patient for c in cases)
         tasks = self._ours("Task", {"patient": patients, "code": f"{systems.REVIEW_REASON_SYSTEM}|dry-needling-review"})
+        self._edited_elsewhere = self._edited_outside([c for case in cases if (c := _to_change(case, claims))])
         groups = [self._entries(case, claims, tasks) for case in cases]
         chunk: list[tuple[CaseResult, list[JSON]]] = []
         size = 0
@@ -224,6 +233,25 @@ class ServerSink:
             elif resource.get("resourceType") == "Task" and method == "POST":
                 self.stats.tasks += 1
 
+    def _edited_outside(self, claims: list[JSON]) -> set[str]:
+        """Ids of these Claims whose content is not what the adapter last wrote.
+
+        Each write of ours stores a Provenance whose id is derived from the Claim's content, so a
+        Claim without the Provenance of its present content was changed by someone else (a
+        biller adding a modifier, say): re-coding must not overwrite that, a person decides.
+        """
+        candidates: dict[str, str] = {}
+        for claim in claims:
+            cid = (_identifier_value(claim) or "").split("~")[0]
+            fingerprint = claim_fingerprint(claim)
+            for activity in (CREATE, UPDATE, ORPHAN):
+                candidates[provenance_id(cid, fingerprint, activity)] = claim["id"]
+        if not candidates:
+            return set()
+        params = {"_id": ",".join(sorted(candidates)), "_elements": "id", "_count": "500"}
+        found = {p.get("id") for p in self.client.search_resources("Provenance", params)}
+        return {c["id"] for c in claims} - {candidates[i] for i in found if isinstance(i, str) and i in candidates}
+
     def _ours(self, resource_type: str, params: dict[str, str]) -> dict[str, list[JSON]]:
         """Our resources of that type for these patients, by case identifier value."""
         found: dict[str, list[JSON]] = {}
@@ -253,7 +281,7 @@ class ServerSink:
         if existing is None:
             urn = f"urn:uuid:{uuid.uuid4()}"
             body = {k: v for k, v in claim.items() if k != "id"}
-            provenance = self._provenance(case, claim, urn, "CREATE", None)
+            provenance = self._provenance(case, claim, urn, CREATE, None)
             return urn, [
                 {
                     "fullUrl": urn,
@@ -265,17 +293,21 @@ class ServerSink:
         ref = f"Claim/{existing['id']}"
         if claim_fingerprint(existing) == claim_fingerprint(claim):
             return ref, []
-        if _locked(existing) or existing.get("status") not in EDITABLE_CLAIM:
+        if (
+            _locked(existing)
+            or existing.get("status") not in EDITABLE_CLAIM
+            or existing["id"] in self._edited_elsewhere
+        ):
             return ref, []  # a person decides: see _wanted_task
         body = {**claim, "id": existing["id"], "created": existing.get("created", claim["created"])}
         return ref, [
             {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
-            self._provenance(case, body, ref, "UPDATE", "source data amended; re-coded"),
+            self._provenance(case, body, ref, UPDATE, "source data amended; re-coded"),
         ]
 
     def _cancel_entries(self, case: CaseResult, existing: JSON) -> list[JSON]:
-        if _locked(existing):
-            return []
+        if _locked(existing) or existing["id"] in self._edited_elsewhere:
+            return []  # a person decides: see _wanted_task
         ref = f"Claim/{existing['id']}"
         body = {**existing, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
         reason = (
@@ -285,13 +317,12 @@ class ServerSink:
         )
         return [
             {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
-            self._provenance(case, body, ref, "UPDATE", reason),
+            self._provenance(case, body, ref, UPDATE, reason),
         ]
 
     def _provenance(self, case: CaseResult, claim: JSON, target: str, activity: str, reason: str | None) -> JSON:
         provenance = build_provenance(claim, case.session, case.decision, now_instant(), activity, reason)
-        digest = hashlib.sha256(f"{claim_fingerprint(claim)}|{activity}".encode()).hexdigest()[:16]
-        provenance["id"] = f"{case_id(case.session)[:40]}-{digest}"
+        provenance["id"] = provenance_id(case_id(case.session), claim_fingerprint(claim), activity)
         provenance["target"] = [{"reference": target}]
         return {"resource": provenance, "request": {"method": "PUT", "url": f"Provenance/{provenance['id']}"}}
 
@@ -302,18 +333,32 @@ class ServerSink:
             case.claim is not None
             and existing is not None
             and claim_fingerprint(existing) != claim_fingerprint(case.claim)
-            and (_locked(existing) or existing.get("status") not in EDITABLE_CLAIM)
+            and (
+                _locked(existing)
+                or existing.get("status") not in EDITABLE_CLAIM
+                or existing["id"] in self._edited_elsewhere
+            )
         ):
+            why = (
+                "was changed outside the adapter, so it is left as it is"
+                if existing["id"] in self._edited_elsewhere and not _locked(existing)
+                else "was picked up for submission"
+            )
             task = {
                 **(task or _empty_task(case, existing)),
-                "description": "The session changed after its Claim was picked up for submission; re-coding gives: "
+                "description": f"The session changed after its Claim {why}; re-coding gives: "
                 f"{case.decision.cpt or 'no code'} {' '.join(case.decision.modifiers)}. "
                 + (task or {}).get("description", ""),
             }
-        if case.claim is None and existing is not None and _locked(existing):
+        if (
+            case.claim is None
+            and existing is not None
+            and (_locked(existing) or existing["id"] in self._edited_elsewhere)
+        ):
             task = {
                 **(task or _empty_task(case, existing)),
-                "description": "The session is no longer billable but its Claim was already picked up for submission.",
+                "description": "The session is no longer billable but its Claim was already picked up for submission"
+                " or changed outside the adapter; cancel it if that is right.",
             }
         if task is None:
             return None
@@ -366,6 +411,21 @@ def _is_conflict(error: ServerError) -> bool:
     if isinstance(error, PreconditionFailed) or error.status == 409:
         return True
     return "HFJ_RES_SEARCH_URL" in error.message or ("HAPI-0550" in error.message and "Unique" in error.message)
+
+
+def provenance_id(cid: str, fingerprint: str, activity: str) -> str:
+    """The id of our Provenance for writing this content to the case's Claim (see _edited_outside)."""
+    return f"{cid[:40]}-{hashlib.sha256(f'{fingerprint}|{activity}'.encode()).hexdigest()[:16]}"
+
+
+def _to_change(case: CaseResult, claims: dict[str, list[JSON]]) -> JSON | None:
+    """The existing Claim this case would update or cancel (None when it writes no change)."""
+    existing = claims.get(case_id(case.session), [None])[0]
+    if existing is None or _locked(existing):
+        return None
+    if case.claim is not None:
+        return existing if claim_fingerprint(existing) != claim_fingerprint(case.claim) else None
+    return existing if existing.get("status") in ("draft", "active") else None
 
 
 def _empty_task(case: CaseResult, existing: JSON) -> JSON:

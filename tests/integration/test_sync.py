@@ -333,3 +333,28 @@ def test_dry_needling_coded_under_the_cpt_oid_is_found_by_the_first_pass(fhir_ba
     stats, _ = run_sync(fhir_base, tmp_path)
     assert stats.errors == []
     assert claim_of_patient(fhir_base, case.patient)["status"] == "active"
+
+
+def test_a_claim_a_person_edited_is_not_overwritten(fhir_base: str, tmp_path: Path) -> None:
+    """A biller changed the Claim; then the session is amended: the Claim stays, a Task asks."""
+    key = f"ed{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    procedure = case.procedure("p1", [site("31764008", "7771000")])
+    synced_case(fhir_base, tmp_path, case)
+    claim = claim_of_patient(fhir_base, case.patient)
+    stat = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "stat"}]}
+    response = requests.put(
+        f"{fhir_base}/Claim/{claim['id']}",
+        json={**claim, "priority": stat},
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text[:300]
+    procedure["bodySite"] += [site("72573008", "7771000"), site("6423006", "7771000")]  # now 3 muscles
+    put_transaction(fhir_base, [procedure])
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.updated == 0 and stats.errors == []
+    after = claim_of_patient(fhir_base, case.patient)
+    assert after["priority"] == stat and after["item"][0]["productOrService"]["coding"][0]["code"] == "20560"
+    tasks = [t for t in ours(fhir_base, "Task") if t["focus"]["reference"] == f"Claim/{claim['id']}"]
+    assert any("changed outside the adapter" in t["description"] and "20561" in t["description"] for t in tasks)

@@ -7,11 +7,12 @@ from typing import Any
 
 import responses
 
+from adapter.build import claim_fingerprint
 from adapter.fhir.client import FhirClient, RetryPolicy
 from adapter.grouping import group_by_patient
 from adapter.pipeline import CaseResult, code_patient, load_run_tables
 from adapter.settings import Settings
-from adapter.sinks.server import ServerSink
+from adapter.sinks.server import ServerSink, provenance_id
 from tests.factory import Case, site
 from tests.helpers import ListSource, claim_of, sent_body
 
@@ -33,9 +34,19 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
 
 
-def sink_with(existing_claims: list[dict[str, Any]]) -> ServerSink:
+def sink_with(existing_claims: list[dict[str, Any]], edited_elsewhere: bool = False) -> ServerSink:
+    """A sink over a mocked server holding these Claims, each written by us unless edited elsewhere."""
     responses.get(f"{BASE}/Claim", json=searchset(existing_claims))
     responses.get(f"{BASE}/Task", json=searchset([]))
+    ours = [
+        {
+            "resourceType": "Provenance",
+            "id": provenance_id(c["identifier"][0]["value"], claim_fingerprint(c), "CREATE"),
+        }
+        for c in existing_claims
+        if not edited_elsewhere
+    ]
+    responses.get(f"{BASE}/Provenance", json=searchset(ours))
     responses.post(BASE, json={"resourceType": "Bundle", "type": "transaction-response", "entry": []})
     return ServerSink(FhirClient(BASE, retry=RetryPolicy(attempts=2), sleep=lambda s: None))
 
@@ -100,6 +111,20 @@ def test_submitted_claim_is_not_touched_a_task_asks_a_person() -> None:
     (bundle,) = posted()
     assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Task"]
     assert "picked up for submission" in bundle["entry"][0]["resource"]["description"]
+
+
+@responses.activate
+def test_claim_edited_by_a_person_is_not_overwritten_a_task_asks() -> None:
+    """Its content has no Provenance of ours: someone changed it, so re-coding leaves it alone."""
+    result = case_result()
+    stored = {**claim_of(result), "id": "123", "meta": {"versionId": "5"}, "priority": {"text": "biller: stat"}}
+    sink = sink_with([stored], edited_elsewhere=True)
+    sink.write_case(result)
+    sink.close()
+    (bundle,) = posted()
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["Task"]
+    assert "changed outside the adapter" in bundle["entry"][0]["resource"]["description"]
+    assert bundle["entry"][0]["resource"]["focus"] == {"reference": "Claim/123"}
 
 
 @responses.activate
