@@ -249,7 +249,13 @@ class ServerSink:
         if not candidates:
             return set()
         params = {"_id": ",".join(sorted(candidates)), "_elements": "id", "_count": "500"}
-        found = {p.get("id") for p in self.client.search_resources("Provenance", params)}
+        try:
+            found = {p.get("id") for p in self.client.search_resources("Provenance", params)}
+        except ServerError as error:
+            if not 400 <= error.status < 500:
+                raise
+            log.warning("Provenance not readable: edits made outside the adapter are not detected")
+            return set()
         return {c["id"] for c in claims} - {candidates[i] for i in found if isinstance(i, str) and i in candidates}
 
     def _ours(self, resource_type: str, params: dict[str, str]) -> dict[str, list[JSON]]:
