@@ -126,6 +126,7 @@ def sync_once(
             state.set_watermark(resource_type, mark)
         if mark:
             params["_lastUpdated"] = f"gt{mark}"
+        newest: str | None = None
         for page in client.search(resource_type, params):
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
@@ -134,13 +135,21 @@ def sync_once(
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
             coded.update(patients)
-            latest = max((stamp for r in resources if (stamp := _last_updated(r))), default=None)
-            if latest:
-                state.set_watermark(resource_type, min(latest, crawl_start))
+            stamps = [stamp for r in resources if (stamp := _last_updated(r))]
+            if stamps:
+                newest = max(stamps + ([newest] if newest else []))
+                # One transaction stamps everything it writes alike, so resources sharing this
+                # page's newest stamp may go on over the next page: until the crawl ends, the
+                # mark stays just below that stamp (a stop or crash then re-reads, never skips).
+                below = max((stamp for stamp in stamps if stamp < max(stamps)), default=None)
+                if below:
+                    state.set_watermark(resource_type, min(below, crawl_start))
             if stop.requested:
                 return summary
         if first_scan:
             state.set_watermark(resource_type, crawl_start)  # the scan covered every one
+        elif newest:
+            state.set_watermark(resource_type, min(newest, crawl_start))
     for resource_type in WATCHED_TYPES:
         _code_deletions(client, sink, coder, state, resource_type, crawl_start, coded, summary, codes)
         if stop.requested:

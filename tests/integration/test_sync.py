@@ -358,3 +358,34 @@ def test_a_claim_a_person_edited_is_not_overwritten(fhir_base: str, tmp_path: Pa
     assert after["priority"] == stat and after["item"][0]["productOrService"]["coding"][0]["code"] == "20560"
     tasks = [t for t in ours(fhir_base, "Task") if t["focus"]["reference"] == f"Claim/{claim['id']}"]
     assert any("changed outside the adapter" in t["description"] and "20561" in t["description"] for t in tasks)
+
+
+class StopAfterFirstPage(StopFlag):
+    """Asks the pass to stop at its first page boundary, as SIGTERM would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event.set()
+
+
+def test_a_stop_between_pages_sharing_one_timestamp_skips_nothing(fhir_base: str, tmp_path: Path) -> None:
+    """Five Procedures written in one transaction share their lastUpdated; pages of two, stop after one."""
+    key = f"ts{uuid.uuid4().hex[:8]}"
+    cases = [Case(key=f"{key}{i}") for i in range(5)]
+    put_transaction(fhir_base, [r for case in cases for r in case.resources()])  # patients, encounters...
+    time.sleep(1.1)
+    run_sync(fhir_base, tmp_path)  # an incremental state from here on
+    time.sleep(1.1)
+    put_transaction(fhir_base, [case.procedure("p1", [site("31764008", "7771000")]) for case in cases])
+    time.sleep(1.1)
+    client = FhirClient(fhir_base)
+    sink = ServerSink(client)
+    state = SyncState(tmp_path, fhir_base)
+    try:
+        sync_once(client, sink, CaseCoder(sink, Settings()), state, StopAfterFirstPage(), page_size=2)
+        assert sink.stats.created < 5  # it did stop part-way
+        sync_once(client, sink, CaseCoder(sink, Settings()), state, StopFlag(), page_size=2)
+    finally:
+        state.close()
+    billed = {c["patient"]["reference"] for c in ours(fhir_base, "Claim") if c["status"] == "active"}
+    assert {case.patient for case in cases} <= billed
