@@ -136,6 +136,29 @@ def patients_with_dry_needling_among(client: FhirClient, patients: list[str], co
     return found
 
 
+def patients_treated_by(client: FhirClient, clinicians: list[str], codes: list[tuple[str, str]]) -> set[str]:
+    """Patients with a dry-needling Procedure that one of these clinicians performed, or whose
+    Encounter they took part in (a Procedure without a performer takes the Encounter's)."""
+    found: set[str] = set()
+    token = code_token(codes)
+    for start in range(0, len(clinicians), PART_OF_CHUNK):
+        chunk = ",".join(clinicians[start : start + PART_OF_CHUNK])
+        params = {"performer": chunk, "code": token, "_count": PAGE_SIZE, "_elements": "subject"}
+        for procedure in client.search_resources("Procedure", params):
+            ref = reference(procedure.get("subject"))
+            if ref:
+                found.add(ref)
+        seen_at: set[str] = set()
+        for encounter in client.search_resources(
+            "Encounter", {"participant": chunk, "_count": PAGE_SIZE, "_elements": "subject"}
+        ):
+            ref = reference(encounter.get("subject"))
+            if ref and ref not in found:
+                seen_at.add(ref)
+        found |= patients_with_dry_needling_among(client, sorted(seen_at), codes)
+    return found
+
+
 def deleted_since(client: FhirClient, resource_type: str, since: str) -> list[JSON] | None:
     """The last live version of every resource of this type deleted at or after `since`.
 

@@ -21,7 +21,7 @@ from ..assemble import patient_of
 from ..fhir.auth import auth_from_environment
 from ..fhir.client import FhirClient, RetryPolicy
 from ..fhir.errors import AuthError, FhirError, TransportError
-from ..fhirjson import JSON, resource_key
+from ..fhirjson import JSON, reference, resource_key
 from ..pipeline import CaseCoder, RunSummary, Sink, group_source, load_run_tables
 from ..settings import Settings
 from ..sinks.files import FileSink
@@ -32,6 +32,7 @@ from ..sources.server import (
     deleted_since,
     fetch_patients,
     patients_billed_from,
+    patients_treated_by,
     patients_with_dry_needling,
     patients_with_dry_needling_among,
 )
@@ -49,6 +50,9 @@ WATCHED_TYPES = (
     "BodyStructure",
     "MedicationAdministration",
 )
+# Shared by many patients: a changed role (PT to physician, say) re-codes every patient with
+# dry needling the clinician performed.
+CLINICIAN_TYPES = ("PractitionerRole", "Practitioner")
 # Our Provenances name these as the sources of a Claim (build.build_provenance).
 PROVENANCE_SOURCES = frozenset({"Procedure", "Observation", "Encounter"})
 PATIENTS_PER_BATCH = 200
@@ -111,7 +115,7 @@ def sync_once(
         coded.update(retry)
     codes = [pair for pair, kind in coder.tables.procedure_kinds.items() if kind == "dry-needling"]
     procedure_mark = state.watermark("Procedure")
-    for resource_type in WATCHED_TYPES:
+    for resource_type in WATCHED_TYPES + CLINICIAN_TYPES:
         params: dict[str, str | list[str]] = {"_sort": "_lastUpdated", "_count": str(page_size)}
         mark = state.watermark(resource_type)
         first_scan = mark is None and resource_type == "Procedure"
@@ -131,7 +135,11 @@ def sync_once(
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
             summary.changed_resources += len(resources)
-            patients = sorted(_patients_touched(client, resources, codes, known_dry_needling=first_scan) - coded)
+            if resource_type in CLINICIAN_TYPES:
+                touched = _patients_of_clinicians(client, resources, codes)
+            else:
+                touched = _patients_touched(client, resources, codes, known_dry_needling=first_scan)
+            patients = sorted(touched - coded)
             summary.patients += len(patients)
             _code_patients(client, sink, coder, state, patients)
             coded.update(patients)
@@ -202,6 +210,14 @@ def _patients_touched(
     if known_dry_needling or not named:
         return billed | set(named)
     return billed | patients_with_dry_needling_among(client, named, codes)
+
+
+def _patients_of_clinicians(client: FhirClient, resources: list[JSON], codes: list[tuple[str, str]]) -> set[str]:
+    """The patients with dry needling by these changed clinicians (a role names its practitioner too)."""
+    refs = {k for r in resources if (k := resource_key(r))}
+    roles = [r for r in resources if r.get("resourceType") == "PractitionerRole"]
+    refs |= {p for r in roles if (p := reference(r.get("practitioner")))}
+    return patients_treated_by(client, sorted(refs), codes) if refs else set()
 
 
 def _code_patients(

@@ -389,3 +389,19 @@ def test_a_stop_between_pages_sharing_one_timestamp_skips_nothing(fhir_base: str
         state.close()
     billed = {c["patient"]["reference"] for c in ours(fhir_base, "Claim") if c["status"] == "active"}
     assert {case.patient for case in cases} <= billed
+
+
+def test_a_changed_clinician_role_re_codes_their_patients(fhir_base: str, tmp_path: Path) -> None:
+    """The role was entered as physical therapist by mistake: corrected to physician, GP goes."""
+    key = f"role{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    case.procedure("p1", [site("31764008", "7771000")])
+    synced_case(fhir_base, tmp_path, case)
+    modifiers = claim_of_patient(fhir_base, case.patient)["item"][0].get("modifier", [])
+    assert [m["coding"][0]["code"] for m in modifiers] == ["GP"]
+    role = case.find(f"PractitionerRole/{key}-role-a")
+    role["code"] = [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "208100000X"}]}]
+    put_transaction(fhir_base, [role])
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.updated == 1 and stats.errors == []
+    assert claim_of_patient(fhir_base, case.patient)["item"][0].get("modifier", []) == []
