@@ -105,44 +105,67 @@ def sync_once(
     page_size: int = PATIENTS_PER_BATCH,
 ) -> SyncSummary:
     """One incremental pass over every watched type; the watermark moves only past written work."""
-    summary = SyncSummary()
     crawl_start = normalize_instant(client.server_time() or datetime.now(UTC).isoformat())
-    coded: set[str] = set()  # a patient changed in several types is coded once per pass
+    one_pass = _Pass(client, sink, coder, state, crawl_start, page_size)
     retry = state.patients_to_retry()
-    if retry:
-        summary.retried = len(retry)
-        _code_patients(client, sink, coder, state, retry)
-        coded.update(retry)
-    codes = [pair for pair, kind in coder.tables.procedure_kinds.items() if kind == "dry-needling"]
-    procedure_mark = state.watermark("Procedure")
+    one_pass.summary.retried = len(retry)
+    one_pass.code(retry)
     for resource_type in WATCHED_TYPES + CLINICIAN_TYPES:
-        params: dict[str, str | list[str]] = {"_sort": "_lastUpdated", "_count": str(page_size)}
-        mark = state.watermark(resource_type)
+        one_pass.crawl(resource_type, stop)
+        if stop.requested:
+            return one_pass.summary
+    for resource_type in WATCHED_TYPES:
+        one_pass.code_deletions(resource_type)
+        if stop.requested:
+            break
+    return one_pass.summary
+
+
+class _Pass:
+    """One sync pass: what it has coded already (each patient once) and what it saw."""
+
+    def __init__(
+        self,
+        client: FhirClient,
+        sink: ServerSink,
+        coder: CaseCoder,
+        state: SyncState,
+        crawl_start: str,
+        page_size: int,
+    ) -> None:
+        self.client, self.sink, self.coder, self.state = client, sink, coder, state
+        self.crawl_start = crawl_start
+        self.page_size = page_size
+        self.summary = SyncSummary()
+        self.coded: set[str] = set()
+        self.codes = [pair for pair, kind in coder.tables.procedure_kinds.items() if kind == "dry-needling"]
+        self.procedure_mark = state.watermark("Procedure")  # as it was when the pass began
+
+    def crawl(self, resource_type: str, stop: StopFlag) -> None:
+        """Code the patients of every resource of this type changed since its watermark."""
+        params: dict[str, str | list[str]] = {"_sort": "_lastUpdated", "_count": str(self.page_size)}
+        mark = self.state.watermark(resource_type)
         first_scan = mark is None and resource_type == "Procedure"
         if first_scan:
             # The first pass reads every dry-needling Procedure once, not every record on the
             # server; each of their patients is then coded from all of its current data.
-            params["code"] = code_token(codes)
+            params["code"] = code_token(self.codes)
         elif mark is None:
             # Nothing older can change a case the first pass did not code from current data; a
             # type watched since an upgrade starts where the Procedure crawl stands.
-            mark = procedure_mark or crawl_start
-            state.set_watermark(resource_type, mark)
+            mark = self.procedure_mark or self.crawl_start
+            self.state.set_watermark(resource_type, mark)
         if mark:
             params["_lastUpdated"] = f"gt{mark}"
         newest: str | None = None
-        for page in client.search(resource_type, params):
+        for page in self.client.search(resource_type, params):
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
-            summary.changed_resources += len(resources)
+            self.summary.changed_resources += len(resources)
             if resource_type in CLINICIAN_TYPES:
-                touched = _patients_of_clinicians(client, resources, codes)
+                self.code(_patients_of_clinicians(self.client, resources, self.codes))
             else:
-                touched = _patients_touched(client, resources, codes, known_dry_needling=first_scan)
-            patients = sorted(touched - coded)
-            summary.patients += len(patients)
-            _code_patients(client, sink, coder, state, patients)
-            coded.update(patients)
+                self.code(_patients_touched(self.client, resources, self.codes, known_dry_needling=first_scan))
             stamps = [stamp for r in resources if (stamp := _last_updated(r))]
             if stamps:
                 newest = max(stamps + ([newest] if newest else []))
@@ -151,47 +174,43 @@ def sync_once(
                 # mark stays just below that stamp (a stop or crash then re-reads, never skips).
                 below = max((stamp for stamp in stamps if stamp < max(stamps)), default=None)
                 if below:
-                    state.set_watermark(resource_type, min(below, crawl_start))
+                    self.state.set_watermark(resource_type, min(below, self.crawl_start))
             if stop.requested:
-                return summary
+                return
         if first_scan:
-            state.set_watermark(resource_type, crawl_start)  # the scan covered every one
+            self.state.set_watermark(resource_type, self.crawl_start)  # the scan covered every one
         elif newest:
-            state.set_watermark(resource_type, min(newest, crawl_start))
-    for resource_type in WATCHED_TYPES:
-        _code_deletions(client, sink, coder, state, resource_type, crawl_start, coded, summary, codes)
-        if stop.requested:
-            break
-    return summary
+            self.state.set_watermark(resource_type, min(newest, self.crawl_start))
 
+    def code_deletions(self, resource_type: str) -> None:
+        """Re-code the patients whose resources of this type were deleted since the last pass.
 
-def _code_deletions(
-    client: FhirClient,
-    sink: ServerSink,
-    coder: CaseCoder,
-    state: SyncState,
-    resource_type: str,
-    crawl_start: str,
-    coded: set[str],
-    summary: SyncSummary,
-    codes: list[tuple[str, str]],
-) -> None:
-    """Re-code the patients whose resources of this type were deleted since the last pass.
+        The first pass only sets the mark: what was deleted before the adapter ever ran fed no
+        Claim of ours. Failed writes go to the retry table, so the mark may move on.
+        """
+        key = f"{resource_type}/deleted"
+        mark = self.state.watermark(key)
+        if mark:
+            gone = deleted_since(self.client, resource_type, mark)
+            if gone:
+                self.summary.deleted_resources += len(gone)
+                self.code(_patients_touched(self.client, gone, self.codes))
+        self.state.set_watermark(key, self.crawl_start)
 
-    The first pass only sets the mark: what was deleted before the adapter ever ran fed no
-    Claim of ours. Failed writes go to the retry table, so the mark may move on.
-    """
-    key = f"{resource_type}/deleted"
-    mark = state.watermark(key)
-    if mark:
-        gone = deleted_since(client, resource_type, mark)
-        if gone:
-            summary.deleted_resources += len(gone)
-            patients = sorted(_patients_touched(client, gone, codes) - coded)
-            summary.patients += len(patients)
-            _code_patients(client, sink, coder, state, patients)
-            coded.update(patients)
-    state.set_watermark(key, crawl_start)
+    def code(self, patients: set[str] | list[str]) -> None:
+        """Fetch, code and write these patients (each once a pass); failed writes go to the retry table."""
+        todo = sorted(set(patients) - self.coded)
+        if not todo:
+            return
+        self.summary.patients += len(todo)
+        self.coded.update(todo)
+        self.coder.code(fetch_patients(self.client, todo))
+        self.sink.patients_complete(todo)
+        errors_before = len(self.sink.stats.errors)
+        self.sink.flush()
+        failed = {patient for patient, _ in self.sink.stats.errors[errors_before:]}
+        self.state.mark_for_retry(sorted(failed), "write failed")
+        self.state.clear_retry([p for p in todo if p not in failed])
 
 
 def _patients_touched(
@@ -218,20 +237,6 @@ def _patients_of_clinicians(client: FhirClient, resources: list[JSON], codes: li
     roles = [r for r in resources if r.get("resourceType") == "PractitionerRole"]
     refs |= {p for r in roles if (p := reference(r.get("practitioner")))}
     return patients_treated_by(client, sorted(refs), codes) if refs else set()
-
-
-def _code_patients(
-    client: FhirClient, sink: ServerSink, coder: CaseCoder, state: SyncState, patients: list[str]
-) -> None:
-    if not patients:
-        return
-    coder.code(fetch_patients(client, patients))
-    sink.patients_complete(patients)
-    errors_before = len(sink.stats.errors)
-    sink.flush()
-    failed = {patient for patient, _ in sink.stats.errors[errors_before:]}
-    state.mark_for_retry(sorted(failed), "write failed")
-    state.clear_retry([p for p in patients if p not in failed])
 
 
 def _last_updated(resource: JSON) -> str | None:
