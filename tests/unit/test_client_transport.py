@@ -307,3 +307,15 @@ def test_a_deleted_resource_is_known_by_its_last_live_version() -> None:
     assert found is not None
     assert [(r["id"], r["subject"]["reference"]) for r in found] == [("gone", "Patient/a"), ("twice", "Patient/b")]
     assert "_since=2025-01-01T00%3A00%3A00.000Z" in (responses.calls[0].request.url or "")
+
+
+def test_code_token_names_every_spelling_of_the_system() -> None:
+    """Servers match a token's system as stored: CPT under its OID needs its own entry."""
+    from adapter.sources.server import code_token
+
+    token = code_token([("http://www.ama-assn.org/go/cpt", "20560"), ("http://ehr.example/local", "DN")])
+    assert token.split(",") == [
+        "http://www.ama-assn.org/go/cpt|20560",
+        "urn:oid:2.16.840.1.113883.6.12|20560",
+        "http://ehr.example/local|DN",
+    ]
