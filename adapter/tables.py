@@ -73,6 +73,10 @@ class CodingTables:
     disabled_muscles: dict[str, MuscleEntry] = field(default_factory=dict)
     site_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    def dry_needling_codes(self) -> list[tuple[str, str]]:
+        """(system, code) of every dry-needling code, CPT and configured local ones (R1)."""
+        return [pair for pair, kind in self.procedure_kinds.items() if kind == "dry-needling"]
+
     def kind_of(self, codes: Iterable[tuple[str, str]]) -> str | None:
         """The kind of a procedure from its codes: dry-needling, acupuncture, ... (R1)."""
         kinds = {self.procedure_kinds.get(pair) for pair in codes} - {None}

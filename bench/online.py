@@ -84,7 +84,7 @@ def adapter_backfill(base: str) -> tuple[float, int, list[Recorded]]:
     sink = ServerSink(client)
     coder = CaseCoder(sink, settings, tables)
     started = time.perf_counter()
-    codes = [pair for pair, kind in tables.procedure_kinds.items() if kind == "dry-needling"]
+    codes = tables.dry_needling_codes()
     for patients in patients_with_dry_needling(client, codes):
         coder.code(fetch_patients(client, patients))
         sink.flush()

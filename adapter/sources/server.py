@@ -21,7 +21,19 @@ from ..fhirjson import JSON, obj, objects, reference, resource_key, text
 log = logging.getLogger("adapter.source")
 
 PAGE_SIZE = "500"
-PART_OF_CHUNK = 250
+ID_CHUNK = 250  # ids a search names at once (POST _search beyond the GET limit)
+
+
+def search_by_ids(client: FhirClient, resource_type: str, param: str, ids: list[str], **params: str) -> Iterator[JSON]:
+    """Every resource matching any of these ids in `param`, searched ID_CHUNK ids at a time."""
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ",".join(ids[start : start + ID_CHUNK])
+        yield from client.search_resources(resource_type, {param: chunk, "_count": PAGE_SIZE, **params})
+
+
+def _subjects(resources: Iterable[JSON], field: str = "subject") -> set[str]:
+    """The 'Patient/id' each resource names in `field`."""
+    return {ref for r in resources if (ref := reference(r.get(field))) and ref.startswith("Patient/")}
 
 
 def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
@@ -39,9 +51,7 @@ def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
 
     keep(client.search_resources("Procedure", {"subject": ids, "_count": PAGE_SIZE, "_include": "Procedure:performer"}))
     procedures = sorted(key for key, r in found.items() if r.get("resourceType") == "Procedure")
-    for start in range(0, len(procedures), PART_OF_CHUNK):
-        chunk = ",".join(procedures[start : start + PART_OF_CHUNK])
-        keep(client.search_resources("Observation", {"part-of": chunk, "_count": PAGE_SIZE}))
+    keep(search_by_ids(client, "Observation", "part-of", procedures))
     keep(client.search_resources("Encounter", {"subject": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("Condition", {"subject": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("Coverage", {"beneficiary": ids, "_count": PAGE_SIZE, "_include": "Coverage:payor"}))
@@ -124,39 +134,18 @@ def code_token(codes: list[tuple[str, str]]) -> str:
 
 def patients_with_dry_needling_among(client: FhirClient, patients: list[str], codes: list[tuple[str, str]]) -> set[str]:
     """Those of these patients with at least one dry-needling Procedure (any status, any date)."""
-    found: set[str] = set()
     token = code_token(codes)
-    for start in range(0, len(patients), PART_OF_CHUNK):
-        chunk = ",".join(patients[start : start + PART_OF_CHUNK])
-        params = {"subject": chunk, "code": token, "_count": PAGE_SIZE, "_elements": "subject"}
-        for procedure in client.search_resources("Procedure", params):
-            ref = reference(procedure.get("subject"))
-            if ref:
-                found.add(ref)
-    return found
+    return _subjects(search_by_ids(client, "Procedure", "subject", patients, code=token, _elements="subject"))
 
 
 def patients_treated_by(client: FhirClient, clinicians: list[str], codes: list[tuple[str, str]]) -> set[str]:
     """Patients with a dry-needling Procedure that one of these clinicians performed, or whose
     Encounter they took part in (a Procedure without a performer takes the Encounter's)."""
-    found: set[str] = set()
     token = code_token(codes)
-    for start in range(0, len(clinicians), PART_OF_CHUNK):
-        chunk = ",".join(clinicians[start : start + PART_OF_CHUNK])
-        params = {"performer": chunk, "code": token, "_count": PAGE_SIZE, "_elements": "subject"}
-        for procedure in client.search_resources("Procedure", params):
-            ref = reference(procedure.get("subject"))
-            if ref:
-                found.add(ref)
-        seen_at: set[str] = set()
-        for encounter in client.search_resources(
-            "Encounter", {"participant": chunk, "_count": PAGE_SIZE, "_elements": "subject"}
-        ):
-            ref = reference(encounter.get("subject"))
-            if ref and ref not in found:
-                seen_at.add(ref)
-        found |= patients_with_dry_needling_among(client, sorted(seen_at), codes)
-    return found
+    performed = search_by_ids(client, "Procedure", "performer", clinicians, code=token, _elements="subject")
+    found = _subjects(performed)
+    attended = _subjects(search_by_ids(client, "Encounter", "participant", clinicians, _elements="subject"))
+    return found | patients_with_dry_needling_among(client, sorted(attended - found), codes)
 
 
 def deleted_since(client: FhirClient, resource_type: str, since: str) -> list[JSON] | None:
@@ -218,28 +207,15 @@ def patients_billed_from(client: FhirClient, sources: list[str]) -> set[str]:
     """
     claims: set[str] = set()
     try:
-        for start in range(0, len(sources), PART_OF_CHUNK):
-            chunk = ",".join(sources[start : start + PART_OF_CHUNK])
-            for provenance in client.search_resources("Provenance", {"entity": chunk, "_count": PAGE_SIZE}):
-                for target in objects(provenance.get("target")):
-                    ref = reference(target)
-                    if ref and ref.startswith("Claim/"):
-                        claims.add(ref.split("/", 1)[1])
+        for provenance in search_by_ids(client, "Provenance", "entity", sources):
+            for target in objects(provenance.get("target")):
+                ref = reference(target)
+                if ref and ref.startswith("Claim/"):
+                    claims.add(ref.split("/", 1)[1])
     except ServerError as error:
         if not 400 <= error.status < 500:
             raise
         log.warning("Provenance not readable: records moved between patients are not followed")
         return set()
-    patients: set[str] = set()
-    ids = sorted(claims)
-    for start in range(0, len(ids), PART_OF_CHUNK):
-        params = {
-            "_id": ",".join(ids[start : start + PART_OF_CHUNK]),
-            "identifier": f"{systems.CASE_IDENTIFIER_SYSTEM}|",  # ours only
-            "_count": PAGE_SIZE,
-        }
-        for claim in client.search_resources("Claim", params):
-            patient = reference(claim.get("patient"))
-            if patient and patient.startswith("Patient/"):
-                patients.add(patient)
-    return patients
+    ours = f"{systems.CASE_IDENTIFIER_SYSTEM}|"  # Claims of ours only
+    return _subjects(search_by_ids(client, "Claim", "_id", sorted(claims), identifier=ours), field="patient")

@@ -138,7 +138,7 @@ class _Pass:
         self.page_size = page_size
         self.summary = SyncSummary()
         self.coded: set[str] = set()
-        self.codes = [pair for pair, kind in coder.tables.procedure_kinds.items() if kind == "dry-needling"]
+        self.codes = coder.tables.dry_needling_codes()
         self.procedure_mark = state.watermark("Procedure")  # as it was when the pass began
 
     def crawl(self, resource_type: str, stop: StopFlag) -> None:
@@ -303,7 +303,7 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
     try:
         if source_spec.startswith(("http://", "https://")):
             source_client = make_client(source_spec, settings)
-            codes = [pair for pair, kind in tables.procedure_kinds.items() if kind == "dry-needling"]
+            codes = tables.dry_needling_codes()
             for patients in patients_with_dry_needling(source_client, codes):
                 coder.code(fetch_patients(source_client, patients))
                 if isinstance(sink, ServerSink):
