@@ -30,13 +30,21 @@ _SpillResult = tuple[list[JSON], list[InputProblem], dict[str, int]]
 _CodeTask = tuple[list[Path], Path, SharedIndex, Settings, CodingTables, str]
 
 
-def run_to_files(source: Source, sink: FileSink, settings: Settings, workers: int | None = None) -> RunSummary:
-    """Like pipeline.run, but a big NDJSON export is coded by `workers` processes (default: cores)."""
-    coder = CaseCoder(sink, settings)
+def run_to_files(
+    source: Source,
+    sink: FileSink,
+    settings: Settings,
+    workers: int | None = None,
+    now: str | None = None,
+    spill_above: int = SPILL_ABOVE_BYTES,
+) -> RunSummary:
+    """Like pipeline.run, but an NDJSON export over `spill_above` bytes is coded through bucket
+    files by `workers` processes (default: cores)."""
+    coder = CaseCoder(sink, settings, now=now)
     workers = workers or os.cpu_count() or 1
     size = source.size_hint()
     with cyclic_gc_paused():
-        if isinstance(source, NdjsonSource) and size > SPILL_ABOVE_BYTES:
+        if isinstance(source, NdjsonSource) and size > spill_above:
             buckets = max(2, size // BUCKET_BYTES + 1)
             if workers > 1:
                 # Several buckets a worker: the last bucket then runs alone for a short time only.
@@ -44,7 +52,7 @@ def run_to_files(source: Source, sink: FileSink, settings: Settings, workers: in
             else:
                 coder.code_grouped(spill_ndjson_lines(source.lines(), buckets).grouped())
         else:
-            coder.code_grouped(group_source(source))
+            coder.code_grouped(group_source(source, spill_above))
     return coder.finish()
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from . import __version__
+from . import __version__, build_kind
 from .settings import ConfigError, Settings, load_settings
 from .sources import SourceError, open_source
 from .tables import MappingError
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "1 unexpected failure; 2 bad usage, configuration or unreadable source; "
         "3 server unreachable after retries; 130 interrupted.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} ({build_kind()})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(

@@ -184,18 +184,23 @@ class CaseCoder:
         return self.summary
 
 
-def run(source: Source, sink: Sink, settings: Settings, tables: CodingTables | None = None) -> RunSummary:
-    """Code everything a source holds into a sink; bad inputs become OperationOutcomes."""
-    coder = CaseCoder(sink, settings, tables)
+def run(
+    source: Source, sink: Sink, settings: Settings, tables: CodingTables | None = None, now: str | None = None
+) -> RunSummary:
+    """Code everything a source holds into a sink; bad inputs become OperationOutcomes.
+
+    `now` (an instant) stamps what is written; a fixed one makes two runs comparable byte for byte.
+    """
+    coder = CaseCoder(sink, settings, tables, now)
     with cyclic_gc_paused():
         coder.code_grouped(group_source(source))
     return coder.finish()
 
 
-def group_source(source: Source) -> Grouped:
+def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES) -> Grouped:
     """Big NDJSON exports go through bucket files (bounded memory); the rest is grouped in memory."""
     size = source.size_hint()
-    if isinstance(source, NdjsonSource) and size > SPILL_ABOVE_BYTES:
+    if isinstance(source, NdjsonSource) and size > spill_above:
         return group_ndjson_lines(source.lines(), max(2, size // BUCKET_BYTES + 1))
     return group_by_patient(source.items())
 

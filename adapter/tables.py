@@ -77,6 +77,10 @@ class CodingTables:
         """(system, code) of every dry-needling code, CPT and configured local ones (R1)."""
         return [pair for pair, kind in self.procedure_kinds.items() if kind == "dry-needling"]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for parallel workers without the site cache: each process fills its own."""
+        return {**self.__dict__, "site_cache": {}}
+
     def kind_of(self, codes: Iterable[tuple[str, str]]) -> str | None:
         """The kind of a procedure from its codes: dry-needling, acupuncture, ... (R1)."""
         kinds = {self.procedure_kinds.get(pair) for pair in codes} - {None}

@@ -1,6 +1,7 @@
 """Benchmarks, measured side by side in one run (these machines are noisy: compare ratios).
 
-  python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter
+  python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter,
+                                                   compiled (scripts/build_compiled.py) and interpreted
   python bench/run.py --sessions N --server URL    online: adapter backfill vs a naive client vs the floor
 
 Each measurement runs in its own child process, so its peak RSS is its own (os.wait4).
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adapter.synthetic import write_ndjson_export  # noqa: E402
+from scripts.build_compiled import ensure_compiled  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 
@@ -53,10 +55,16 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
-def measure(args: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS of the process tree (MB, sampled every 20 ms) and stdout of one run."""
+def measure(args: list[str], package_root: Path | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS of the process tree (MB, sampled every 20 ms) and stdout of one run.
+
+    `package_root`: import `adapter` from there (the compiled build), not from the source tree.
+    """
+    env = {**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": str(package_root)} if package_root else None
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, env=env
+    )
     assert process.stdout is not None
     peak = [0]
 
@@ -79,33 +87,40 @@ def measure(args: list[str]) -> tuple[float, float, str]:
 
 
 def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
+    """Floor, compiled adapter and interpreted adapter on one export, interleaved; the fastest of each."""
     export = export_for(sessions, seed)
+    compiled = ensure_compiled()
     lines = sum(1 for f in export.glob("*.ndjson") for _ in f.open("rb"))
     size_mb = sum(f.stat().st_size for f in export.glob("*.ndjson")) / 1e6
-    floors, adapters, rss_floor, rss_adapter = [], [], 0.0, 0.0
-    for _ in range(repeat):  # interleaved, so drift hits both alike
-        seconds, rss, _ = measure(["bench/floor.py", str(export)])
-        floors.append(seconds)
-        rss_floor = max(rss_floor, rss)
-        with tempfile.TemporaryDirectory() as out:
-            seconds, rss, _ = measure(
-                ["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"]
-            )
-        adapters.append(seconds)
-        rss_adapter = max(rss_adapter, rss)
-    floor_s, adapter_s = min(floors), min(adapters)
-    header = ("sessions", "lines", "MB", "floor_s", "adapter_s", "ratio", "floor_rss", "adapter_rss")
+    seconds: dict[str, list[float]] = {"floor": [], "compiled": [], "interpreted": []}
+    peak: dict[str, float] = dict.fromkeys(seconds, 0.0)
+    for _ in range(repeat):  # interleaved, so drift hits all alike
+        for name in seconds:
+            with tempfile.TemporaryDirectory() as out:
+                run = ["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"]
+                if name == "floor":
+                    elapsed, rss, _ = measure(["bench/floor.py", str(export)])
+                else:
+                    elapsed, rss, _ = measure(run, compiled if name == "compiled" else None)
+            seconds[name].append(elapsed)
+            peak[name] = max(peak[name], rss)
+    floor_s, adapter_s, interpreted_s = (min(seconds[n]) for n in ("floor", "compiled", "interpreted"))
+    header = "sessions lines MB floor_s adapter_s ratio interp_s interp_ratio floor_rss adapter_rss interp_rss".split()
     print(" ".join(f"{h:>9}" for h in header))
     print(
-        f"{sessions:>9} {lines:>9} {size_mb:>7.1f} {floor_s:>8.2f} {adapter_s:>9.2f} {adapter_s / floor_s:>6.2f} "
-        f"{rss_floor:>9.0f} {rss_adapter:>11.0f}"
+        f"{sessions:>9} {lines:>9} {size_mb:>9.1f} {floor_s:>9.2f} {adapter_s:>9.2f} {adapter_s / floor_s:>9.2f} "
+        f"{interpreted_s:>9.2f} {interpreted_s / floor_s:>12.2f} {peak['floor']:>9.0f} {peak['compiled']:>11.0f} "
+        f"{peak['interpreted']:>10.0f}"
     )
     return {
         "sessions": sessions,
         "adapter_s": adapter_s,
         "floor_s": floor_s,
         "ratio": adapter_s / floor_s,
-        "peak_rss_mb": rss_adapter,
+        "peak_rss_mb": peak["compiled"],
+        "interpreted_s": interpreted_s,
+        "interpreted_ratio": interpreted_s / floor_s,
+        "interpreted_peak_rss_mb": peak["interpreted"],
     }
 
 

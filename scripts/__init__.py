@@ -1,0 +1,1 @@
+"""Build and maintenance scripts (importable for the tests and the benchmark)."""
