@@ -3,6 +3,8 @@
 Each contender starts from the same server state: everything expunged, the same synthetic
 clinic data loaded. The floor replays exactly the adapter's own requests with plain
 `requests` calls, so adapter_s / floor_s is what our own code costs on top of the server.
+With a latency, every contender talks to the server through the same local proxy, which holds
+each request that long (a network round trip; loopback has none).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from adapter.settings import Settings
 from adapter.sinks.server import ServerSink
 from adapter.sources.server import fetch_patients, patients_with_dry_needling
 from adapter.synthetic import ClinicGenerator
+from tests.reliability.proxy import FaultProxy
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 # method, url, params, body, headers, and the next link the response carried (if any)
@@ -193,8 +196,16 @@ def _naive_write(http: requests.Session, base: str, result: CaseResult) -> None:
             http.post(f"{base}/{resource['resourceType']}", json=body, timeout=600)
 
 
-def online(base: str, sessions: int, seed: int) -> None:
-    base = base.rstrip("/")
+def online(server: str, sessions: int, seed: int, latency_ms: float = 0.0) -> None:
+    """Measure and print; with `latency_ms`, through a proxy that holds every request that long."""
+    if not latency_ms:
+        _measure_online(server.rstrip("/"), sessions, seed)
+        return
+    with FaultProxy(server, seed=0, budget=0, latency_s=latency_ms / 1000) as proxy:
+        _measure_online(proxy.base, sessions, seed, f" latency_ms={latency_ms:g}")
+
+
+def _measure_online(base: str, sessions: int, seed: int, note: str = "") -> None:
     # Warm the server's JIT and caches first, so the first contender is not the one that pays.
     reset_and_load(base, sessions, seed)
     adapter_backfill(base)
@@ -244,5 +255,5 @@ def online(base: str, sessions: int, seed: int) -> None:
     print(" ".join(f"{v:>9}" for v in row))
     print(
         f"online: sessions={sessions} requests_per_session={requests_sent / sessions:.3f} adapter_s={adapter_s:.2f} "
-        f"naive_s={naive_s:.2f} floor_s={floor_s:.2f}"
+        f"naive_s={naive_s:.2f} floor_s={floor_s:.2f}{note}"
     )

@@ -3,6 +3,7 @@
   python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter,
                                                    compiled (scripts/build_compiled.py) and interpreted
   python bench/run.py --sessions N --server URL    online: adapter backfill vs a naive client vs the floor
+      [--latency-ms L]                             ... through a proxy adding L ms to every request
 
 Each measurement runs in its own child process, so its peak RSS is its own (os.wait4).
 """
@@ -105,7 +106,19 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
             seconds[name].append(elapsed)
             peak[name] = max(peak[name], rss)
     floor_s, adapter_s, interpreted_s = (min(seconds[n]) for n in ("floor", "compiled", "interpreted"))
-    header = "sessions lines MB floor_s adapter_s ratio interp_s interp_ratio floor_rss adapter_rss interp_rss".split()
+    header = [
+        "sessions",
+        "lines",
+        "MB",
+        "floor_s",
+        "adapter_s",
+        "ratio",
+        "interp_s",
+        "interp_ratio",
+        "floor_rss",
+        "adapter_rss",
+        "interp_rss",
+    ]
     print(" ".join(f"{h:>9}" for h in header))
     print(
         f"{sessions:>9} {lines:>9} {size_mb:>9.1f} {floor_s:>9.2f} {adapter_s:>9.2f} {adapter_s / floor_s:>9.2f} "
@@ -135,11 +148,17 @@ def main() -> None:
         "--scale", type=int, default=0, help="also run SESSIONS*SCALE and print both (memory must not grow with N)"
     )
     parser.add_argument("--server", default=None, help="FHIR base URL for the online benchmark")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="online: hold every request this long in a local proxy, as a network would (default 0: loopback)",
+    )
     args = parser.parse_args()
     if args.server:
         from bench.online import online
 
-        online(args.server, args.sessions, args.seed)
+        online(args.server, args.sessions, args.seed, args.latency_ms)
         return
     results = [offline(args.sessions, args.seed, args.repeat)]
     if args.scale:

@@ -33,3 +33,12 @@ def test_online_bench_runs_on_a_tiny_n() -> None:
     assert last_line_of_bench("--sessions", "10", "--server", base).startswith(
         "online: sessions=10 requests_per_session="
     )
+
+
+@pytest.mark.integration
+def test_online_bench_runs_through_the_latency_proxy() -> None:
+    base = os.environ.get("HAPI_BASE_URL")
+    if not base:
+        pytest.skip("HAPI_BASE_URL is not set")
+    last = last_line_of_bench("--sessions", "5", "--server", base, "--latency-ms", "1")
+    assert last.startswith("online: sessions=5 requests_per_session=") and last.endswith(" latency_ms=1")

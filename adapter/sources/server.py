@@ -148,6 +148,13 @@ def patients_treated_by(client: FhirClient, clinicians: list[str], codes: list[t
     return found | patients_with_dry_needling_among(client, sorted(attended - found), codes)
 
 
+def patients_insured_by(client: FhirClient, payers: list[str], codes: list[tuple[str, str]]) -> set[str]:
+    """Patients with a dry-needling Procedure whose Coverage names one of these payers (a
+    payer's name and identifiers match payer-policy rows, R8)."""
+    insured = _subjects(search_by_ids(client, "Coverage", "payor", payers, _elements="beneficiary"), "beneficiary")
+    return patients_with_dry_needling_among(client, sorted(insured), codes)
+
+
 def deleted_since(client: FhirClient, resource_type: str, since: str) -> list[JSON] | None:
     """The last live version of every resource of this type deleted at or after `since`.
 

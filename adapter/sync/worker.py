@@ -32,6 +32,7 @@ from ..sources.server import (
     deleted_since,
     fetch_patients,
     patients_billed_from,
+    patients_insured_by,
     patients_treated_by,
     patients_with_dry_needling,
     patients_with_dry_needling_among,
@@ -51,8 +52,10 @@ WATCHED_TYPES = (
     "MedicationAdministration",
 )
 # Shared by many patients: a changed role (PT to physician, say) re-codes every patient with
-# dry needling the clinician performed.
+# dry needling the clinician performed; a renamed payer (R8 payer-policy rows match names and
+# identifiers) every patient with dry needling it insures.
 CLINICIAN_TYPES = ("PractitionerRole", "Practitioner")
+PAYER_TYPES = ("Organization",)
 # Our Provenances name these as the sources of a Claim (build.build_provenance).
 PROVENANCE_SOURCES = frozenset({"Procedure", "Observation", "Encounter"})
 PATIENTS_PER_BATCH = 200
@@ -110,7 +113,7 @@ def sync_once(
     retry = state.patients_to_retry()
     one_pass.summary.retried = len(retry)
     one_pass.code(retry)
-    for resource_type in WATCHED_TYPES + CLINICIAN_TYPES:
+    for resource_type in WATCHED_TYPES + CLINICIAN_TYPES + PAYER_TYPES:
         one_pass.crawl(resource_type, stop)
         if stop.requested:
             return one_pass.summary
@@ -164,6 +167,9 @@ class _Pass:
             self.summary.changed_resources += len(resources)
             if resource_type in CLINICIAN_TYPES:
                 self.code(_patients_of_clinicians(self.client, resources, self.codes))
+            elif resource_type in PAYER_TYPES:
+                payers = sorted({k for r in resources if (k := resource_key(r))})
+                self.code(patients_insured_by(self.client, payers, self.codes) if payers else set())
             else:
                 self.code(_patients_touched(self.client, resources, self.codes, known_dry_needling=first_scan))
             stamps = [stamp for r in resources if (stamp := _last_updated(r))]

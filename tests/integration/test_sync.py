@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -45,12 +46,12 @@ def scenario_resources(name: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in json.loads((SCENARIOS / name).read_text())["entry"]]
 
 
-def run_sync(base: str, state_dir: Path) -> tuple[WriteStats, int]:
+def run_sync(base: str, state_dir: Path, settings: Settings | None = None) -> tuple[WriteStats, int]:
     client = FhirClient(base)
     sink = ServerSink(client)
     state = SyncState(state_dir, base)
     try:
-        sync_once(client, sink, CaseCoder(sink, Settings()), state, StopFlag())
+        sync_once(client, sink, CaseCoder(sink, settings or Settings()), state, StopFlag())
     finally:
         state.close()
     return sink.stats, client.requests_sent
@@ -273,12 +274,14 @@ def test_session_moved_to_another_patient_is_billed_once(fhir_base: str, tmp_pat
     assert statuses == {case.patient: "cancelled", other: "active"}
 
 
-def synced_case(fhir_base: str, state_dir: Path, case: Case) -> list[dict[str, Any]]:
+def synced_case(
+    fhir_base: str, state_dir: Path, case: Case, settings: Settings | None = None
+) -> list[dict[str, Any]]:
     """Load a case, let a second pass (1 s later) be incremental, return the case's resources."""
     resources = case.resources()
     put_transaction(fhir_base, resources)
     time.sleep(1.1)  # see test_hard_deletes_are_followed
-    run_sync(fhir_base, state_dir)
+    run_sync(fhir_base, state_dir, settings)
     return resources
 
 
@@ -405,3 +408,23 @@ def test_a_changed_clinician_role_re_codes_their_patients(fhir_base: str, tmp_pa
     stats, _ = run_sync(fhir_base, tmp_path)
     assert stats.updated == 1 and stats.errors == []
     assert claim_of_patient(fhir_base, case.patient)["item"][0].get("modifier", []) == []
+
+
+def test_a_renamed_payer_re_codes_the_patients_it_insures(fhir_base: str, tmp_path: Path) -> None:
+    """Payer-policy rows match the payer's name (R8): a payer renamed into one is followed."""
+    key = f"payer{uuid.uuid4().hex[:8]}"
+    mappings = tmp_path / "mappings"
+    shutil.copytree(Settings().mappings_dir, mappings)
+    with (mappings / "payer-policies.csv").open("a", encoding="utf-8") as rows:
+        rows.write(f"payer-name,{key} health,hold,Plan {key} excludes dry needling,test,test\n")
+    settings = Settings(mappings_dir=mappings)
+    case = Case(key=key, payer_name="Northwind Health Plan")
+    case.procedure("p1", [site("31764008", "7771000")])
+    synced_case(fhir_base, tmp_path, case, settings)
+    assert claim_of_patient(fhir_base, case.patient)["status"] == "active"
+    payer = case.find(f"Organization/{key}-payer")
+    payer["name"] = f"{key.upper()} Health"
+    put_transaction(fhir_base, [payer])
+    stats, _ = run_sync(fhir_base, tmp_path, settings)
+    assert stats.updated == 1 and stats.errors == []
+    assert claim_of_patient(fhir_base, case.patient)["status"] == "draft"
