@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HAPI_PORT ?= 8080
 HAPI_TEST_PORT ?= 8089
 
-.PHONY: demo test unit lint hapi-up hapi-down hapi-build clean
+.PHONY: demo test unit lint compiled hapi-up hapi-down hapi-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,13 @@ unit: $(VENV)/.installed
 	$(BIN)/python -m pytest -m "not integration"
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check adapter tests bench
-	$(BIN)/ruff format --check adapter tests bench
+	$(BIN)/ruff check adapter tests bench scripts
+	$(BIN)/ruff format --check adapter tests bench scripts
 	$(BIN)/mypy
+
+## The mypyc-compiled build in build/compiled/ (run it with scripts/run-compiled; needs a C compiler)
+compiled: $(VENV)/.installed
+	$(BIN)/python scripts/build_compiled.py
 
 hapi-build:
 	tests/hapi-server/hapi.sh build
@@ -42,4 +46,4 @@ hapi-down:
 	tests/hapi-server/hapi.sh down $(HAPI_PORT)
 
 clean:
-	rm -rf out $(VENV) tests/hapi-server/target .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out build $(VENV) tests/hapi-server/target .pytest_cache .mypy_cache .ruff_cache

@@ -124,7 +124,7 @@ def floor_replay(recorded: list[Recorded]) -> tuple[float, float]:
 
 
 class CountingSession(requests.Session):
-    """Counts the naive client's requests and the seconds its writes (POSTs) took."""
+    """Counts the naive client's requests and the seconds its writes (PUTs) took."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,7 +135,7 @@ class CountingSession(requests.Session):
         self.sent += 1
         started = time.perf_counter()
         response = super().request(method, *args, **kwargs)
-        if method == "POST":
+        if method == "PUT":
             self.writes_s += time.perf_counter() - started
         return response
 
@@ -190,10 +190,13 @@ def _naive_session(
 
 
 def _naive_write(http: requests.Session, base: str, result: CaseResult) -> None:
+    """Each resource in its own request, under the adapter's ids (so Provenance.target and
+    Task.focus resolve, as they do for the adapter); a failed write fails the benchmark."""
     for resource in (result.claim, result.provenance, result.task):
         if resource is not None:
-            body = {k: v for k, v in resource.items() if k != "id"}
-            http.post(f"{base}/{resource['resourceType']}", json=body, timeout=600)
+            http.put(
+                f"{base}/{resource['resourceType']}/{resource['id']}", json=resource, timeout=600
+            ).raise_for_status()
 
 
 def online(server: str, sessions: int, seed: int, latency_ms: float = 0.0) -> None:

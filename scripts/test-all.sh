@@ -6,7 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN="${BIN:-.venv/bin}"
 port="${HAPI_TEST_PORT:-8089}"
 
-"$BIN/ruff" check adapter tests bench
+"$BIN/ruff" check adapter tests bench scripts
+"$BIN/ruff" format --check adapter tests bench scripts
 "$BIN/mypy"
 
 trap 'tests/hapi-server/hapi.sh down "$port"' EXIT

@@ -274,9 +274,7 @@ def test_session_moved_to_another_patient_is_billed_once(fhir_base: str, tmp_pat
     assert statuses == {case.patient: "cancelled", other: "active"}
 
 
-def synced_case(
-    fhir_base: str, state_dir: Path, case: Case, settings: Settings | None = None
-) -> list[dict[str, Any]]:
+def synced_case(fhir_base: str, state_dir: Path, case: Case, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Load a case, let a second pass (1 s later) be incremental, return the case's resources."""
     resources = case.resources()
     put_transaction(fhir_base, resources)
