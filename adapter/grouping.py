@@ -79,7 +79,8 @@ def _drain(by_patient: dict[str, list[JSON]]) -> Iterator[tuple[str, list[JSON]]
         yield patient, by_patient.pop(patient)
 
 
-# The top-level patient reference of a per-patient resource, found without parsing the line.
+# The patient-field keys of a line, and the plain reference one of them holds, read without parsing.
+_PATIENT_KEY = re.compile(rb'"(?:subject|beneficiary|patient)"')
 _PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
 _TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
@@ -126,8 +127,8 @@ def spill_lines_to(
     """The first pass: append each raw line to the bucket file of its patient.
 
     It reads only the resource type and the patient reference of each line (a regular
-    expression on the bytes); lines where that is ambiguous (no match, or several, e.g. a
-    contained resource with its own patient) are parsed to decide. Shared resources are parsed
+    expression on the bytes); lines where that is not certain (see _patient_hint) are parsed
+    to decide. Shared resources are parsed
     and kept. Each bucket is then read on its own, so memory follows the largest bucket, not
     the export. The bucket of a patient is a stable hash, the same in every process.
     """
@@ -173,12 +174,22 @@ def _skippable(rtype: str, raw: bytes) -> bool:
 
 
 def _patient_hint(rtype: str | None, raw: bytes) -> str | None:
+    """The patient of a raw line when the bytes alone make it certain, else None (parse it).
+
+    Certain means one patient-field key in the whole line, and it holds a plain reference. Any
+    second one (a contained resource's, a vendor extra's, or the top-level one written in a
+    shape the expression does not read, such as display first) sends the line to the parser:
+    a guess could file a resource under another patient.
+    """
     if rtype is None or rtype not in PER_PATIENT_TYPES or rtype == "Patient":
         return None
-    found = _PATIENT_FIELD.findall(raw)
-    if len(found) != 1:
+    key = _PATIENT_KEY.search(raw)
+    if key is None or _PATIENT_KEY.search(raw, key.end()) is not None:
         return None
-    ref = reference({"reference": found[0].decode("utf-8", "replace")})
+    found = _PATIENT_FIELD.match(raw, key.start())
+    if found is None:
+        return None
+    ref = reference({"reference": found.group(1).decode("utf-8", "replace")})
     return ref if ref and ref.startswith("Patient/") else None
 
 
@@ -203,7 +214,7 @@ def _read_bucket_file(
             item = parse_line(raw, where.decode())
             if isinstance(item, InputProblem):
                 problems.append(item)
-            elif patient_of(item) is None:  # the one reference found was not the top-level one
+            elif patient_of(item) != patient.decode():  # the one reference found was a nested one
                 where_text = resource_key(item) or where.decode()
                 problems.append(
                     InputProblem(where_text, "no subject/patient reference to a Patient", "error", "required")
