@@ -1,6 +1,6 @@
 """Load FHIR Bundle files into a server as transactions of PUTs (to try the adapter by hand).
 
-usage: python scripts/load-bundle.py BASE_URL BUNDLE.json [BUNDLE.json ...]
+usage: python scripts/load_bundle.py BASE_URL BUNDLE.json [BUNDLE.json ...]
 """
 
 from __future__ import annotations
