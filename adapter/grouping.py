@@ -22,6 +22,7 @@ from .sources.base import SourceItem
 from .sources.ndjson import parse_line
 
 PER_PATIENT_TYPES = frozenset(PATIENT_FIELDS)
+BUCKET_WRITE_BUFFER = 64 * 1024
 
 
 @dataclass
@@ -135,7 +136,8 @@ def spill_lines_to(
     shared = SharedIndex()
     problems: list[InputProblem] = []
     unused: dict[str, int] = defaultdict(int)
-    handles = [p.open("ab") for p in paths]
+    # One buffer a bucket, and the bucket count grows with the export: keep each small.
+    handles = [p.open("ab", buffering=BUCKET_WRITE_BUFFER) for p in paths]
     try:
         for where, raw in lines:
             type_match = _TYPE_FIELD.search(raw)
@@ -207,7 +209,7 @@ def _read_bucket_file(
 ) -> dict[str, list[JSON]]:
     if not path.exists():
         return by_patient
-    with path.open("rb") as handle:
+    with path.open("rb", buffering=1 << 20) as handle:
         for line in handle:
             # The patient was found in the first pass (exactly one top-level reference).
             patient, where, raw = line.split(b"\t", 2)
