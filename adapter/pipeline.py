@@ -6,6 +6,8 @@ Only the source and the sink do I/O; everything between is pure and runs patient
 from __future__ import annotations
 
 import gc
+import logging
+import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ from .sources.base import Source, SourceItem
 from .sources.ndjson import NdjsonSource
 from .tables import CodingTables, load_tables
 
+log = logging.getLogger("adapter.pipeline")
 SPILL_ABOVE_BYTES = 32 * 1024 * 1024
 BUCKET_BYTES = 8 * 1024 * 1024
 
@@ -60,11 +63,13 @@ class RunSummary:
     tasks: int = 0
     input_problems: int = 0
     warnings: int = 0
+    patients_failed: int = 0
     held_by_rule: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: RunSummary) -> None:
         """Add another summary (a parallel worker's) to this one."""
-        for name in ("sessions", "claims_active", "claims_draft", "no_claim", "tasks", "input_problems", "warnings"):
+        counters = ("sessions", "claims_active", "claims_draft", "no_claim", "tasks", "input_problems", "warnings")
+        for name in (*counters, "patients_failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.held_by_rule.update(other.held_by_rule)
 
@@ -83,7 +88,7 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         held = ", ".join(f"{rule}={n}" for rule, n in sorted(self.held_by_rule.items())) or "none"
-        return [
+        lines = [
             f"sessions seen:    {self.sessions}",
             f"claims active:    {self.claims_active}",
             f"claims held:      {self.claims_draft} (draft, with a review Task)",
@@ -93,6 +98,9 @@ class RunSummary:
             f"input problems:   {self.input_problems} (see OperationOutcome output)",
             f"coding warnings:  {self.warnings} (OperationOutcome, severity warning)",
         ]
+        if self.patients_failed:
+            lines.append(f"NOT CODED:        {self.patients_failed} patient(s): internal error, see the logs")
+        return lines
 
 
 def code_session(session: Session, tables: CodingTables, settings: Settings, now: str) -> CaseResult:
@@ -141,6 +149,7 @@ class CaseCoder:
         self.tables = tables or load_run_tables(settings)
         self.now = now or now_instant()
         self.summary = RunSummary()
+        self.failed_patients: set[str] = set()
 
     def report(self, problem: InputProblem) -> None:
         self.summary.input_problems += 1
@@ -154,7 +163,14 @@ class CaseCoder:
         """Code every case of grouped resources; results go to the sink, not kept in memory."""
         reported = 0
         for patient, resources in grouped.groups:
-            results, problems = code_patient(patient, resources, grouped.shared, self.tables, self.settings, self.now)
+            try:
+                results, problems = code_patient(
+                    patient, resources, grouped.shared, self.tables, self.settings, self.now
+                )
+            except Exception as error:  # a defect on one patient's data must not stop a backfill
+                self._report_failure(patient, error)
+                continue
+            self.failed_patients.discard(patient)  # a worker's coder lives on from pass to pass
             for problem in dict.fromkeys(problems):  # one patient's cases may meet one problem twice
                 self.report(problem)
             for result in results:
@@ -163,6 +179,23 @@ class CaseCoder:
                 self._report_warnings(result)
             reported = self._report_new(grouped.problems, reported)
         self._report_new(grouped.problems, reported)
+
+    def _report_failure(self, patient: str, error: Exception) -> None:
+        """Nothing is written for the patient; the sync worker keeps its Claims and retries it.
+
+        The log names the exception's type and where it arose, never its message, which may
+        quote the record.
+        """
+        self.failed_patients.add(patient)
+        self.summary.patients_failed += 1
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "?"
+        log.error("patient not coded", extra={"patient": patient, "error": type(error).__name__, "at": where})
+        self.report(
+            InputProblem(
+                patient, f"not coded: internal error ({type(error).__name__} at {where})", "error", "exception"
+            )
+        )
 
     def _report_new(self, problems: list[InputProblem], already: int) -> int:
         """Report source problems found since the last call (bucket reading finds them late)."""

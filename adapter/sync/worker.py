@@ -211,12 +211,15 @@ class _Pass:
         self.summary.patients += len(todo)
         self.coded.update(todo)
         self.coder.code(fetch_patients(self.client, todo))
-        self.sink.patients_complete(todo)
+        # A patient whose coding failed is not complete: its Claims must not be cancelled.
+        not_coded = self.coder.failed_patients & set(todo)
+        self.sink.patients_complete([p for p in todo if p not in not_coded])
         errors_before = len(self.sink.stats.errors)
         self.sink.flush()
         failed = {patient for patient, _ in self.sink.stats.errors[errors_before:]}
-        self.state.mark_for_retry(sorted(failed), "write failed")
-        self.state.clear_retry([p for p in todo if p not in failed])
+        self.state.mark_for_retry(sorted(not_coded), "coding failed")
+        self.state.mark_for_retry(sorted(failed - not_coded), "write failed")
+        self.state.clear_retry([p for p in todo if p not in failed and p not in not_coded])
 
 
 def _patients_touched(
@@ -314,7 +317,7 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
                 coder.code(fetch_patients(source_client, patients))
                 if isinstance(sink, ServerSink):
                     if sink_client and sink_client.base_url == source_client.base_url:
-                        sink.patients_complete(patients)
+                        sink.patients_complete([p for p in patients if p not in coder.failed_patients])
                     sink.flush()
         else:
             source = open_source(source_spec)

@@ -18,6 +18,7 @@ from adapter import systems
 from adapter.cli import main
 from adapter.fhir.client import FhirClient
 from adapter.pipeline import CaseCoder
+from adapter.rules import decide as real_decide
 from adapter.settings import Settings
 from adapter.sinks.server import ServerSink, WriteStats
 from adapter.sources.server import fetch_patients
@@ -426,3 +427,33 @@ def test_a_renamed_payer_re_codes_the_patients_it_insures(fhir_base: str, tmp_pa
     stats, _ = run_sync(fhir_base, tmp_path, settings)
     assert stats.updated == 1 and stats.errors == []
     assert claim_of_patient(fhir_base, case.patient)["status"] == "draft"
+
+
+def test_a_patient_whose_coding_fails_keeps_its_claim_and_is_retried(
+    fhir_base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect met while re-coding must not read as 'no longer billable' and cancel the Claim."""
+    key = f"fail{uuid.uuid4().hex[:8]}"
+    case = Case(key=key)
+    procedure = case.procedure("p1", [site("31764008", "7771000")])
+    synced_case(fhir_base, tmp_path, case)
+    put_transaction(fhir_base, [{**procedure, "status": "entered-in-error"}])
+
+    def decide(session: Any, *args: Any) -> Any:
+        if session.patient == case.patient:
+            raise RuntimeError("defect")
+        return real_decide(session, *args)
+
+    monkeypatch.setattr("adapter.pipeline.decide", decide)
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.cancelled == 0 and claim_of_patient(fhir_base, case.patient)["status"] == "active"
+    state = SyncState(tmp_path, fhir_base)
+    assert case.patient in state.patients_to_retry()
+    state.close()
+
+    monkeypatch.undo()  # the defect is fixed: the retry codes the patient, and the Claim follows
+    stats, _ = run_sync(fhir_base, tmp_path)
+    assert stats.cancelled == 1 and claim_of_patient(fhir_base, case.patient)["status"] == "cancelled"
+    state = SyncState(tmp_path, fhir_base)
+    assert case.patient not in state.patients_to_retry()
+    state.close()
