@@ -129,9 +129,9 @@ def spill_lines_to(
 
     It reads only the resource type and the patient reference of each line (a regular
     expression on the bytes); lines where that is not certain (see _patient_hint) are parsed
-    to decide. Shared resources are parsed
-    and kept. Each bucket is then read on its own, so memory follows the largest bucket, not
-    the export. The bucket of a patient is a stable hash, the same in every process.
+    to decide. Shared resources are parsed and kept. Each bucket is then read on its own, so
+    memory follows the largest bucket, not the export. The bucket of a patient is a stable
+    hash, the same in every process.
     """
     shared = SharedIndex()
     problems: list[InputProblem] = []
@@ -212,16 +212,17 @@ def _read_bucket_file(
     with path.open("rb", buffering=1 << 20) as handle:
         for line in handle:
             # The patient was found in the first pass (exactly one top-level reference).
-            patient, where, raw = line.split(b"\t", 2)
+            hinted, where, raw = line.split(b"\t", 2)
+            patient = hinted.decode()
             item = parse_line(raw, where.decode())
             if isinstance(item, InputProblem):
                 problems.append(item)
-            elif patient_of(item) != patient.decode():  # the one reference found was a nested one
+            elif patient_of(item) != patient:  # the one reference found was a nested one
                 where_text = resource_key(item) or where.decode()
                 problems.append(
                     InputProblem(where_text, "no subject/patient reference to a Patient", "error", "required")
                 )
             else:
-                by_patient[patient.decode()].append(item)
+                by_patient[patient].append(item)
     path.unlink()
     return by_patient

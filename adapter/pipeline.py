@@ -52,6 +52,18 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+_SUMMARY_COUNTS = (
+    "sessions",
+    "claims_active",
+    "claims_draft",
+    "no_claim",
+    "tasks",
+    "input_problems",
+    "warnings",
+    "patients_failed",
+)
+
+
 @dataclass
 class RunSummary:
     """What a run saw and did; printed at the end of every run."""
@@ -68,8 +80,7 @@ class RunSummary:
 
     def merge(self, other: RunSummary) -> None:
         """Add another summary (a parallel worker's) to this one."""
-        counters = ("sessions", "claims_active", "claims_draft", "no_claim", "tasks", "input_problems", "warnings")
-        for name in (*counters, "patients_failed"):
+        for name in _SUMMARY_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.held_by_rule.update(other.held_by_rule)
 
@@ -179,6 +190,10 @@ class CaseCoder:
                 self._report_warnings(result)
             reported = self._report_new(grouped.problems, reported)
         self._report_new(grouped.problems, reported)
+
+    def coded(self, patients: list[str]) -> list[str]:
+        """These patients, less those whose coding failed (their Claims must not be cancelled)."""
+        return [p for p in patients if p not in self.failed_patients]
 
     def _report_failure(self, patient: str, error: Exception) -> None:
         """Nothing is written for the patient; the sync worker keeps its Claims and retries it.

@@ -233,6 +233,10 @@ class ServerSink:
             elif resource.get("resourceType") == "Task" and method == "POST":
                 self.stats.tasks += 1
 
+    def _hands_off(self, existing: JSON) -> bool:
+        """A person decides about this Claim: it was picked up for submission, or edited by someone."""
+        return _locked(existing) or existing["id"] in self._edited_elsewhere
+
     def _edited_outside(self, claims: list[JSON]) -> set[str]:
         """Ids of these Claims whose content is not what the adapter last wrote.
 
@@ -299,11 +303,7 @@ class ServerSink:
         ref = f"Claim/{existing['id']}"
         if claim_fingerprint(existing) == claim_fingerprint(claim):
             return ref, []
-        if (
-            _locked(existing)
-            or existing.get("status") not in EDITABLE_CLAIM
-            or existing["id"] in self._edited_elsewhere
-        ):
+        if self._hands_off(existing) or existing.get("status") not in EDITABLE_CLAIM:
             return ref, []  # a person decides: see _wanted_task
         body = {**claim, "id": existing["id"], "created": existing.get("created", claim["created"])}
         return ref, [
@@ -312,7 +312,7 @@ class ServerSink:
         ]
 
     def _cancel_entries(self, case: CaseResult, existing: JSON) -> list[JSON]:
-        if _locked(existing) or existing["id"] in self._edited_elsewhere:
+        if self._hands_off(existing):
             return []  # a person decides: see _wanted_task
         ref = f"Claim/{existing['id']}"
         body = {**existing, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
@@ -339,11 +339,7 @@ class ServerSink:
             case.claim is not None
             and existing is not None
             and claim_fingerprint(existing) != claim_fingerprint(case.claim)
-            and (
-                _locked(existing)
-                or existing.get("status") not in EDITABLE_CLAIM
-                or existing["id"] in self._edited_elsewhere
-            )
+            and (self._hands_off(existing) or existing.get("status") not in EDITABLE_CLAIM)
         ):
             why = (
                 "was changed outside the adapter, so it is left as it is"
@@ -356,11 +352,7 @@ class ServerSink:
                 f"{case.decision.cpt or 'no code'} {' '.join(case.decision.modifiers)}. "
                 + (task or {}).get("description", ""),
             }
-        if (
-            case.claim is None
-            and existing is not None
-            and (_locked(existing) or existing["id"] in self._edited_elsewhere)
-        ):
+        if case.claim is None and existing is not None and self._hands_off(existing):
             task = {
                 **(task or _empty_task(case, existing)),
                 "description": "The session is no longer billable but its Claim was already picked up for submission"

@@ -169,7 +169,7 @@ class _Pass:
                 self.code(_patients_of_clinicians(self.client, resources, self.codes))
             elif resource_type in PAYER_TYPES:
                 payers = sorted({k for r in resources if (k := resource_key(r))})
-                self.code(patients_insured_by(self.client, payers, self.codes) if payers else set())
+                self.code(patients_insured_by(self.client, payers, self.codes))
             else:
                 self.code(_patients_touched(self.client, resources, self.codes, known_dry_needling=first_scan))
             stamps = [stamp for r in resources if (stamp := _last_updated(r))]
@@ -211,15 +211,15 @@ class _Pass:
         self.summary.patients += len(todo)
         self.coded.update(todo)
         self.coder.code(fetch_patients(self.client, todo))
-        # A patient whose coding failed is not complete: its Claims must not be cancelled.
-        not_coded = self.coder.failed_patients & set(todo)
-        self.sink.patients_complete([p for p in todo if p not in not_coded])
+        complete = self.coder.coded(todo)
+        not_coded = set(todo) - set(complete)
+        self.sink.patients_complete(complete)
         errors_before = len(self.sink.stats.errors)
         self.sink.flush()
         failed = {patient for patient, _ in self.sink.stats.errors[errors_before:]}
         self.state.mark_for_retry(sorted(not_coded), "coding failed")
         self.state.mark_for_retry(sorted(failed - not_coded), "write failed")
-        self.state.clear_retry([p for p in todo if p not in failed and p not in not_coded])
+        self.state.clear_retry([p for p in complete if p not in failed])
 
 
 def _patients_touched(
@@ -317,7 +317,7 @@ def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> 
                 coder.code(fetch_patients(source_client, patients))
                 if isinstance(sink, ServerSink):
                     if sink_client and sink_client.base_url == source_client.base_url:
-                        sink.patients_complete([p for p in patients if p not in coder.failed_patients])
+                        sink.patients_complete(coder.coded(patients))
                     sink.flush()
         else:
             source = open_source(source_spec)
