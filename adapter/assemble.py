@@ -15,9 +15,12 @@ from datetime import date
 from . import systems
 from .fhirjson import (
     JSON,
+    LogicalTarget,
     as_list,
     codes_in,
     codings,
+    identifier_keys,
+    logical_target,
     obj,
     objects,
     parse_date,
@@ -27,7 +30,7 @@ from .fhirjson import (
     version_of,
 )
 from .problems import InputProblem
-from .rules.status import IGNORED
+from .rules.status import HELD_ENCOUNTER, IGNORED
 from .session import (
     Clinician,
     CoverageFacts,
@@ -54,6 +57,7 @@ PATIENT_FIELDS = {
 }
 KNOWN_TYPES = SHARED_TYPES | set(PATIENT_FIELDS)
 _IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
+_VOID_CLAIM = frozenset({"cancelled", "entered-in-error"})
 
 
 def patient_of(resource: JSON) -> str | None:
@@ -66,6 +70,24 @@ def patient_of(resource: JSON) -> str | None:
     return ref if ref and ref.startswith("Patient/") else None
 
 
+class _IdentifierIndex:
+    """Resources by their identifiers, to resolve references that name a target by identifier."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+
+    def add(self, resource: JSON, key: str) -> None:
+        for pair in identifier_keys(resource):
+            if key not in self.keys[pair]:
+                self.keys[pair].append(key)
+
+    def find(self, target: LogicalTarget) -> str | None:
+        """The one resource with that identifier (and type, when given); None if none or several."""
+        rtype, system, value = target
+        keys = [k for k in self.keys.get((system, value), ()) if rtype is None or k.startswith(f"{rtype}/")]
+        return keys[0] if len(keys) == 1 else None
+
+
 @dataclass
 class SharedIndex:
     """Clinicians, roles and organizations, shared by every patient's cases."""
@@ -73,32 +95,66 @@ class SharedIndex:
     resources: dict[str, JSON] = field(default_factory=dict)
     roles_of_practitioner: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     clinicians: dict[str, Clinician] = field(default_factory=dict)
+    identifiers: _IdentifierIndex = field(default_factory=_IdentifierIndex)
+    # Roles whose practitioner is named by identifier, resolved once every shared resource is in.
+    pending_roles: list[tuple[str, LogicalTarget]] = field(default_factory=list)
 
     def add(self, resource: JSON) -> None:
         key = resource_key(resource)
         if key is None:
             return
         self.resources[key] = resource
+        self.identifiers.add(resource, key)
         if resource.get("resourceType") == "PractitionerRole":
             practitioner = reference(resource.get("practitioner"))
-            if practitioner and key not in self.roles_of_practitioner[practitioner]:
-                self.roles_of_practitioner[practitioner].append(key)
+            target = logical_target(resource.get("practitioner"))
+            if practitioner:
+                self._add_role(practitioner, key)
+            elif target:
+                self.pending_roles.append((key, target))
+
+    def _add_role(self, practitioner: str, role: str) -> None:
+        if role not in self.roles_of_practitioner[practitioner]:
+            self.roles_of_practitioner[practitioner].append(role)
+
+    def roles_of(self, practitioner: str) -> list[str]:
+        """The PractitionerRoles naming this Practitioner, by reference or by identifier."""
+        if self.pending_roles:
+            pending, self.pending_roles = self.pending_roles, []
+            for role, target in pending:
+                found = self.identifiers.find(target)
+                if found:
+                    self._add_role(found, role)
+                else:
+                    self.pending_roles.append((role, target))
+        return self.roles_of_practitioner.get(practitioner, [])
+
+    def resolve(self, value: object) -> str | None:
+        """A Reference as 'Type/id': literal, or by identifier among the shared resources."""
+        ref = reference(value)
+        if ref is not None:
+            return ref
+        target = logical_target(value)
+        return self.identifiers.find(target) if target else None
 
     def get(self, ref: str | None) -> JSON | None:
         return self.resources.get(ref) if ref else None
 
 
 class _PatientIndex:
-    """One patient's resources by 'Type/id'."""
+    """One patient's resources by 'Type/id' and by identifier."""
 
     def __init__(self, resources: Iterable[JSON]) -> None:
         self.by_key: dict[str, JSON] = {}
         self.by_type: dict[str, list[JSON]] = defaultdict(list)
+        self.identifiers = _IdentifierIndex()
         for resource in resources:
             key = resource_key(resource)
             if key:
                 self.by_key[key] = resource
                 self.by_type[str(resource["resourceType"])].append(resource)
+                if "identifier" in resource:
+                    self.identifiers.add(resource, key)
 
     def get(self, ref: str | None) -> JSON | None:
         return self.by_key.get(ref) if ref else None
@@ -113,6 +169,32 @@ class _Assembler:
         self.problems: list[InputProblem] = []
         self._injected = self._procedures_with_injectate()
 
+    # -- references ---------------------------------------------------------------------------
+
+    def resolve(self, value: object, where: str, element: str) -> str | None:
+        """A Reference as 'Type/id'. One that names its target by identifier (a conditional
+        reference, or `identifier` without `reference`) is resolved within the source, as a
+        server does on load; one that cannot be is reported, naming the element."""
+        ref = reference(value)
+        if ref is not None:
+            return ref
+        target = logical_target(value)
+        if target is None:
+            return None
+        found = self.shared.identifiers.find(target) or self.index.identifiers.find(target)
+        if found is None:
+            rtype, system, _ = target
+            self.problems.append(
+                InputProblem(
+                    where,
+                    f"{element} names a {rtype or 'resource'} by identifier (system {system}) "
+                    "that is not in the source, or not only once",
+                    "warning",
+                    "not-found",
+                )
+            )
+        return found
+
     # -- facts of single resources ------------------------------------------------------------
 
     def procedure_facts(self, resource: JSON) -> ProcedureFacts | None:
@@ -120,7 +202,7 @@ class _Assembler:
         key = resource_key(resource) or "Procedure/?"
         codes = tuple(codings(resource.get("code")))
         kind = self.tables.kind_of(codes)
-        encounter = reference(resource.get("encounter"))
+        encounter = self.resolve(resource.get("encounter"), key, "encounter")
         if encounter and not encounter.startswith("Encounter/"):
             encounter = None
         if encounter and self.index.get(encounter) is None and kind:
@@ -227,16 +309,17 @@ class _Assembler:
 
     def clinician_of(self, resource: JSON, encounter: str | None) -> Clinician | None:
         """The rendering clinician: Procedure.performer.actor, else the Encounter's performer."""
-        for performer in objects(resource.get("performer")):
-            actor = reference(performer.get("actor"))
+        where = resource_key(resource) or "Procedure"
+        for i, performer in enumerate(objects(resource.get("performer"))):
+            actor = self.resolve(performer.get("actor"), where, f"performer[{i}].actor")
             if actor and actor.split("/")[0] in ("Practitioner", "PractitionerRole"):
-                return self._clinician(actor, resource_key(resource) or "Procedure")
+                return self._clinician(actor, where)
         enc = self.index.get(encounter)
         if enc:
-            participants = list(objects(enc.get("participant")))
-            participants.sort(key=lambda p: 0 if "PPRF" in _participant_types(p) else 1)
-            for participant in participants:
-                actor = reference(participant.get("individual"))
+            participants = list(enumerate(objects(enc.get("participant"))))
+            participants.sort(key=lambda p: 0 if "PPRF" in _participant_types(p[1]) else 1)
+            for i, participant in participants:
+                actor = self.resolve(participant.get("individual"), str(encounter), f"participant[{i}].individual")
                 if actor and actor.split("/")[0] in ("Practitioner", "PractitionerRole"):
                     return self._clinician(actor, encounter or "Encounter")
         return None
@@ -258,16 +341,16 @@ class _Assembler:
                     InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
                 )
                 return Clinician(key=actor, reference=actor, taxonomies=frozenset())
-            practitioner = reference(role.get("practitioner"))
+            practitioner = self.shared.resolve(role.get("practitioner"))
             return Clinician(
                 key=practitioner or actor,
                 reference=actor,
                 taxonomies=frozenset(_taxonomies(role)),
-                organization=reference(role.get("organization")),
+                organization=self.shared.resolve(role.get("organization")),
             )
-        roles = [self.shared.get(r) for r in self.shared.roles_of_practitioner.get(actor, [])]
+        roles = [self.shared.get(r) for r in self.shared.roles_of(actor)]
         taxonomies = frozenset(t for role in roles if role for t in _taxonomies(role))
-        organizations = {reference(role.get("organization")) for role in roles if role} - {None}
+        organizations = {self.shared.resolve(role.get("organization")) for role in roles if role} - {None}
         if self.shared.get(actor) is None and not roles:
             self.problems.append(
                 InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
@@ -281,6 +364,25 @@ class _Assembler:
 
     # -- the case ---------------------------------------------------------------------------
 
+    def billing_provider(
+        self, encounters: list[str], clinician: Clinician | None, procedures: list[JSON]
+    ) -> str | None:
+        """Encounter.serviceProvider, else the role's organization, else performer.onBehalfOf."""
+        for ref in encounters:
+            encounter = self.index.get(ref)
+            provider = self.resolve(encounter.get("serviceProvider"), ref, "serviceProvider") if encounter else None
+            if provider:
+                return provider
+        if clinician and clinician.organization:
+            return clinician.organization
+        for procedure in procedures:
+            key = resource_key(procedure) or "Procedure"
+            for i, performer in enumerate(objects(procedure.get("performer"))):
+                on_behalf = self.resolve(performer.get("onBehalfOf"), key, f"performer[{i}].onBehalfOf")
+                if on_behalf:
+                    return on_behalf
+        return None
+
     def diagnoses(self, procedures: list[JSON], encounters: list[str]) -> list[Diagnosis]:
         found: list[Diagnosis] = []
         for encounter_ref in encounters:
@@ -292,13 +394,14 @@ class _Assembler:
                 key=_rank,
             )
             for entry in ranked:
-                found += self._condition_diagnoses(reference(entry.get("condition")), encounter_ref)
+                condition = self.resolve(entry.get("condition"), encounter_ref, "diagnosis.condition")
+                found += self._condition_diagnoses(condition, encounter_ref)
         for procedure in procedures:
             key = resource_key(procedure) or "Procedure"
             for concept in as_list(procedure.get("reasonCode")):
                 found += [Diagnosis(c, _display(concept, c), key) for c in codes_in(concept, systems.ICD10CM)]
-            for ref in objects(procedure.get("reasonReference")):
-                found += self._condition_diagnoses(reference(ref), key)
+            for i, ref in enumerate(objects(procedure.get("reasonReference"))):
+                found += self._condition_diagnoses(self.resolve(ref, key, f"reasonReference[{i}]"), key)
         return found
 
     def _condition_diagnoses(self, ref: str | None, where: str) -> list[Diagnosis]:
@@ -326,7 +429,8 @@ class _Assembler:
         """The patient's Coverages with payer type, names and identifiers (R8)."""
         facts = []
         for coverage in self.index.by_type.get("Coverage", []):
-            payors = [reference(p) for p in objects(coverage.get("payor"))]
+            key = resource_key(coverage) or "Coverage/?"
+            payors = [self.resolve(p, key, f"payor[{i}]") for i, p in enumerate(objects(coverage.get("payor")))]
             organizations = [self.shared.get(p) for p in payors if p]
             names = [text(o.get("name")) for o in organizations if o] + [
                 text(p.get("display")) for p in objects(coverage.get("payor"))
@@ -336,7 +440,7 @@ class _Assembler:
             order = coverage.get("order")
             facts.append(
                 CoverageFacts(
-                    reference=resource_key(coverage) or "Coverage/?",
+                    reference=key,
                     status=text(coverage.get("status")) or "",
                     payer_type_codes=tuple(codes_in(coverage.get("type"), systems.SOPT)),
                     payer_names=tuple(n for n in names if n),
@@ -371,28 +475,43 @@ class _Assembler:
         return facts
 
     def prior_dates(self, procedures: list[ProcedureFacts]) -> frozenset[date]:
-        """Dates with completed dry needling or acupuncture, from Procedures and others' Claims (R8)."""
+        """Dates with dry needling or acupuncture for the patient, for the session number (R8).
+
+        Completed Procedures not on a cancelled or entered-in-error Encounter, and earlier Claims
+        (others', not ours) of use `claim` (a preauthorization or predetermination bills nothing)
+        whose status is not cancelled or entered-in-error, dated by the item's servicedDate or
+        servicedPeriod.start, else the Claim's billablePeriod.start (item.serviced[x] is optional;
+        Synthea dates its Claims this way).
+        """
         dates = {
             p.service_date
             for p in procedures
-            if p.kind in ("dry-needling", "acupuncture") and p.status == "completed" and p.service_date
+            if p.kind in ("dry-needling", "acupuncture")
+            and p.status == "completed"
+            and p.service_date
+            and self._encounter_status(p.encounter) not in HELD_ENCOUNTER
         }
         for claim in self.index.by_type.get("Claim", []):
-            if claim.get("status") != "active" or _written_by_adapter(claim):
+            if claim.get("use") != "claim" or claim.get("status") in _VOID_CLAIM or _written_by_adapter(claim):
                 continue
+            billed_from = parse_date(obj(claim.get("billablePeriod")).get("start"))
             for item in objects(claim.get("item")):
                 if any(
                     code in ("20560", "20561") or code.startswith("9781")
                     for code in codes_in(item.get("productOrService"), systems.CPT)
                 ):
-                    day = parse_date(item.get("servicedDate")) or parse_date(
-                        (item.get("servicedPeriod") or {}).get("start")
-                        if isinstance(item.get("servicedPeriod"), dict)
-                        else None
+                    day = (
+                        parse_date(item.get("servicedDate"))
+                        or parse_date(obj(item.get("servicedPeriod")).get("start"))
+                        or billed_from
                     )
                     if day:
                         dates.add(day)
         return frozenset(dates)
+
+    def _encounter_status(self, ref: str | None) -> str | None:
+        encounter = self.index.get(ref)
+        return text(encounter.get("status")) if encounter else None
 
 
 def assemble_sessions(
@@ -422,8 +541,9 @@ def assemble_sessions(
         refs = {p.reference for p in procedures}
         raw = [raw_by_ref[r] for r in sorted(refs)]
         encounters = sorted({p.encounter for p in procedures if p.encounter})
-        first = raw[0]
-        clinician = assembler.clinician_of(first, reference(first.get("encounter")))
+        clinician = assembler.clinician_of(
+            raw[0], next(p for p in procedures if p.reference == sorted(refs)[0]).encounter
+        )
         others = tuple(
             sorted(
                 other_key
@@ -444,7 +564,7 @@ def assemble_sessions(
                 coverages=coverages,
                 diagnoses=assembler.diagnoses(raw, encounters),
                 prior_service_dates=frozenset(d for d in prior_dates if d < day),
-                billing_provider=_billing_provider(index, encounters, clinician, raw),
+                billing_provider=assembler.billing_provider(encounters, clinician, raw),
             )
         )
     return sessions, assembler.problems
@@ -453,25 +573,6 @@ def assemble_sessions(
 def _encounter_facts(ref: str, encounter: JSON | None) -> EncounterFacts:
     encounter = encounter or {}
     return EncounterFacts(ref, version_of(encounter), text(encounter.get("status")) or "")
-
-
-def _billing_provider(
-    index: _PatientIndex, encounters: list[str], clinician: Clinician | None, procedures: list[JSON]
-) -> str | None:
-    """Encounter.serviceProvider, else the role's organization, else performer.onBehalfOf."""
-    for ref in encounters:
-        encounter = index.get(ref)
-        provider = reference(encounter.get("serviceProvider")) if encounter else None
-        if provider:
-            return provider
-    if clinician and clinician.organization:
-        return clinician.organization
-    for procedure in procedures:
-        for performer in objects(procedure.get("performer")):
-            on_behalf = reference(performer.get("onBehalfOf"))
-            if on_behalf:
-                return on_behalf
-    return None
 
 
 def _taxonomies(role: JSON) -> list[str]:

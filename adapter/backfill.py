@@ -10,12 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 from .assemble import SharedIndex
 from .fhirjson import JSON
-from .grouping import Grouped, read_bucket, spill_lines_to, spill_ndjson_lines
+from .grouping import Grouped, TypeCounts, read_bucket, spill_lines_to, spill_ndjson_lines
 from .pipeline import BUCKET_BYTES, SPILL_ABOVE_BYTES, CaseCoder, RunSummary, cyclic_gc_paused, group_source
 from .problems import InputProblem
 from .settings import Settings
@@ -26,7 +25,7 @@ from .tables import CodingTables
 
 BUCKETS_PER_WORKER = 8
 _SpillTask = tuple[list[Path], list[Path]]
-_SpillResult = tuple[list[JSON], list[InputProblem], dict[str, int]]
+_SpillResult = tuple[list[JSON], list[InputProblem], TypeCounts]
 _CodeTask = tuple[list[Path], Path, SharedIndex, Settings, CodingTables, str]
 
 
@@ -66,14 +65,12 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
             for j, files in enumerate(file_groups)
         ]
         shared = SharedIndex()
-        unused: dict[str, int] = defaultdict(int)
-        for resources, problems, unused_here in pool.map(_spill_files, spill_tasks):
+        for resources, problems, types in pool.map(_spill_files, spill_tasks):
             for resource in resources:
                 shared.add(resource)
             for problem in problems:
                 coder.report(problem)
-            for rtype, count in unused_here.items():
-                unused[rtype] += count
+            coder.summary.types.merge(types)
         code_tasks: list[_CodeTask] = [
             (
                 [paths[i] for _, paths in spill_tasks],
@@ -104,8 +101,8 @@ def _balance(files: list[Path], groups: int) -> list[list[Path]]:
 def _spill_files(task: _SpillTask) -> _SpillResult:
     files, paths = task
     with cyclic_gc_paused():
-        shared, problems, unused = spill_lines_to(NdjsonSource(files, "").lines(), paths)
-    return list(shared.resources.values()), problems, unused
+        shared, problems, types = spill_lines_to(NdjsonSource(files, "").lines(), paths)
+    return list(shared.resources.values()), problems, types
 
 
 def _code_bucket(task: _CodeTask) -> RunSummary:

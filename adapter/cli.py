@@ -10,7 +10,8 @@ from pathlib import Path
 
 from . import __version__, build_kind
 from .settings import ConfigError, Settings, load_settings
-from .sources import SourceError, open_source
+from .sinks.files import SinkError
+from .sources import SourceError, open_source, source_files
 from .tables import MappingError
 
 EXIT_OK = 0
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         from .sync.worker import run_sync_command
 
         return run_sync_command(args, settings)
-    except (ConfigError, MappingError, SourceError) as error:
+    except (ConfigError, MappingError, SourceError, SinkError) as error:
         print(f"dn-adapter: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -124,7 +125,7 @@ def _with_since(settings: Settings, since: str) -> Settings:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from .backfill import run_to_files
-    from .sinks.files import FileSink
+    from .sinks.files import FileSink, refuse_overwriting_source
 
     source_spec = args.source or str(DEMO_DATA)
     sink_spec = args.sink or "out"
@@ -133,6 +134,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_against_server(source_spec, sink_spec, settings)
     source = open_source(source_spec)
+    refuse_overwriting_source(Path(sink_spec), source_files(source))
     sink = FileSink(Path(sink_spec))
     try:
         summary = run_to_files(source, sink, settings)

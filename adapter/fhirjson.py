@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from urllib.parse import unquote
 
 from .systems import SYSTEM_ALIASES
 
@@ -88,6 +89,42 @@ def reference(value: Any) -> str | None:
         if _RELATIVE_REF.match(candidate):
             return candidate
     return None
+
+
+LogicalTarget = tuple[str | None, str, str]
+
+
+def logical_target(value: Any) -> LogicalTarget | None:
+    """(type or None, identifier system, identifier value) of a reference that names its target
+    by identifier: a conditional 'Practitioner?identifier=system|value', or a Reference with
+    `identifier` and no `reference` (Synthea and US Core senders write both). None otherwise.
+    """
+    if not isinstance(value, dict):
+        return None
+    ref = value.get("reference")
+    if isinstance(ref, str) and "?" in ref:
+        rtype, _, query = ref.strip().partition("?")
+        rtype = rtype.rsplit("/", 1)[-1]
+        for param in query.split("&"):
+            name, _, token = param.partition("=")
+            system, bar, code = unquote(token).partition("|")
+            if name == "identifier" and bar and system and code:
+                return (rtype or None, system, code)
+        return None
+    identifier = value.get("identifier")
+    if ref is None and isinstance(identifier, dict):
+        id_system, id_value = text(identifier.get("system")), text(identifier.get("value"))
+        if id_system and id_value:
+            return (text(value.get("type")), id_system, id_value)
+    return None
+
+
+def identifier_keys(resource: JSON) -> Iterator[tuple[str, str]]:
+    """(system, value) of each identifier of a resource."""
+    for identifier in objects(resource.get("identifier")):
+        system, value = text(identifier.get("system")), text(identifier.get("value"))
+        if system and value:
+            yield system, value
 
 
 def reference_type(ref: str | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tempfile
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +18,23 @@ from pathlib import Path
 from .assemble import PATIENT_FIELDS, SHARED_TYPES, SharedIndex, patient_of
 from .fhirjson import JSON, reference, resource_key
 from .problems import InputProblem
-from .sources.base import SourceItem
+from .sources.base import SourceItem, is_fhir_resource_type
 from .sources.ndjson import parse_line
 
 PER_PATIENT_TYPES = frozenset(PATIENT_FIELDS)
 BUCKET_WRITE_BUFFER = 64 * 1024
+
+
+@dataclass
+class TypeCounts:
+    """How many resources of each type a run read, and how many it skipped as unused by the rules."""
+
+    read: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def merge(self, other: TypeCounts) -> None:
+        self.read.update(other.read)
+        self.skipped.update(other.skipped)
 
 
 @dataclass
@@ -32,46 +44,58 @@ class Grouped:
     shared: SharedIndex
     problems: list[InputProblem]
     groups: Iterator[tuple[str, list[JSON]]]
-    unused_types: dict[str, int] = field(default_factory=dict)
+    types: TypeCounts = field(default_factory=TypeCounts)
 
 
 def group_by_patient(items: Iterable[SourceItem]) -> Grouped:
     """Split parsed items into shared resources, per-patient groups (in memory) and problems."""
     shared = SharedIndex()
     problems: list[InputProblem] = []
-    unused: dict[str, int] = defaultdict(int)
+    types = TypeCounts()
     by_patient: dict[str, list[JSON]] = defaultdict(list)
     for item in items:
-        patient = _sort_item(item, shared, problems, unused)
+        patient = _sort_item(item, shared, problems, types)
         if patient is not None and not isinstance(item, InputProblem):
             by_patient[patient].append(item)
-    return Grouped(shared, problems, _drain(by_patient), dict(unused))
+    return Grouped(shared, problems, _drain(by_patient), types)
 
 
-def _sort_item(
-    item: SourceItem, shared: SharedIndex, problems: list[InputProblem], unused: dict[str, int]
-) -> str | None:
+def group_lines_in_memory(lines: Iterable[tuple[str, bytes]]) -> Grouped:
+    """Group raw NDJSON lines in memory; lines the rules never read are skipped unparsed."""
+    types = TypeCounts()
+
+    def items() -> Iterator[SourceItem]:
+        for where, raw in lines:
+            rtype = line_type(raw)
+            if rtype is not None and _skippable(rtype, raw):
+                types.skipped[rtype] += 1
+            else:
+                yield parse_line(raw, where)
+
+    grouped = group_by_patient(items())
+    grouped.types.merge(types)
+    return grouped
+
+
+def _sort_item(item: SourceItem, shared: SharedIndex, problems: list[InputProblem], types: TypeCounts) -> str | None:
     """File one item: a problem, a shared resource, or (returned) the patient it belongs to."""
     if isinstance(item, InputProblem):
         problems.append(item)
         return None
     rtype = str(item["resourceType"])
     if rtype in SHARED_TYPES:
+        types.read[rtype] += 1
         shared.add(item)
         return None
     if not _rules_read(rtype, item):
-        unused[rtype] += 1
+        types.skipped[rtype] += 1
         return None
+    types.read[rtype] += 1
     patient = patient_of(item)
     if patient is None:
-        if rtype in PER_PATIENT_TYPES and rtype != "Patient":
-            problems.append(
-                InputProblem(
-                    resource_key(item) or rtype, "no subject/patient reference to a Patient", "error", "required"
-                )
-            )
-        else:
-            unused[rtype] += 1
+        problems.append(
+            InputProblem(resource_key(item) or rtype, "no subject/patient reference to a Patient", "error", "required")
+        )
     return patient
 
 
@@ -84,6 +108,19 @@ def _drain(by_patient: dict[str, list[JSON]]) -> Iterator[tuple[str, list[JSON]]
 _PATIENT_KEY = re.compile(rb'"(?:subject|beneficiary|patient)"')
 _PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
 _TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
+_TYPE_KEY = re.compile(rb'"resourceType"')
+
+
+def line_type(raw: bytes) -> str | None:
+    """The resourceType of a raw line when the bytes make it certain, else None (parse it).
+
+    Certain means one resourceType key in the whole line: with a contained resource (or a
+    vendor extra) the first key found may be the nested one, whatever the key order.
+    """
+    found = _TYPE_FIELD.search(raw)
+    if found is None or _TYPE_KEY.search(raw, found.end()) is not None:
+        return None
+    return found.group(1).decode()
 
 
 @dataclass
@@ -92,7 +129,7 @@ class Spill:
 
     shared: SharedIndex
     problems: list[InputProblem]
-    unused: dict[str, int]
+    types: TypeCounts
     paths: list[Path]
     directory: tempfile.TemporaryDirectory[str]
 
@@ -106,7 +143,7 @@ class Spill:
             finally:
                 self.directory.cleanup()
 
-        return Grouped(self.shared, self.problems, groups(), self.unused)
+        return Grouped(self.shared, self.problems, groups(), self.types)
 
 
 def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Grouped:
@@ -118,13 +155,13 @@ def spill_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) ->
     """Split raw NDJSON lines into bucket files by patient, in a temporary directory."""
     directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
     paths = [Path(directory.name) / f"bucket-{i}.ndjson" for i in range(bucket_count)]
-    shared, problems, unused = spill_lines_to(lines, paths)
-    return Spill(shared, problems, unused, paths, directory)
+    shared, problems, types = spill_lines_to(lines, paths)
+    return Spill(shared, problems, types, paths, directory)
 
 
 def spill_lines_to(
     lines: Iterable[tuple[str, bytes]], paths: list[Path]
-) -> tuple[SharedIndex, list[InputProblem], dict[str, int]]:
+) -> tuple[SharedIndex, list[InputProblem], TypeCounts]:
     """The first pass: append each raw line to the bucket file of its patient.
 
     It reads only the resource type and the patient reference of each line (a regular
@@ -135,21 +172,23 @@ def spill_lines_to(
     """
     shared = SharedIndex()
     problems: list[InputProblem] = []
-    unused: dict[str, int] = defaultdict(int)
+    types = TypeCounts()
     # One buffer a bucket, and the bucket count grows with the export: keep each small.
     handles = [p.open("ab", buffering=BUCKET_WRITE_BUFFER) for p in paths]
     try:
         for where, raw in lines:
-            type_match = _TYPE_FIELD.search(raw)
-            rtype = type_match.group(1).decode() if type_match else None
+            rtype = line_type(raw)
             if rtype is not None and _skippable(rtype, raw):
+                types.skipped[rtype] += 1
                 continue
             patient = _patient_hint(rtype, raw)
             if patient is None:
                 item = parse_line(raw, where)
-                patient = _sort_item(item, shared, problems, unused)
+                patient = _sort_item(item, shared, problems, types)
                 if patient is None:
                     continue
+            else:
+                types.read[str(rtype)] += 1
             key = patient.encode()
             handles[zlib.crc32(key) % len(handles)].write(
                 key + b"\t" + where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n"
@@ -157,22 +196,29 @@ def spill_lines_to(
     finally:
         for handle in handles:
             handle.close()
-    return shared, problems, dict(unused)
+    return shared, problems, types
 
 
 def _rules_read(rtype: str, resource: JSON) -> bool:
-    """Whether the rules read this resource: Patients and Observations without a body site
-    partOf a Procedure (pain scores, assessments) never change a case (R4)."""
-    if rtype == "Patient":
+    """Whether the rules read this resource: only the types case assembly knows; of those,
+    Patients and Observations without a body site partOf a Procedure (pain scores,
+    assessments) never change a case (R4)."""
+    if rtype not in PER_PATIENT_TYPES or rtype == "Patient":
         return False
     return rtype != "Observation" or ("partOf" in resource and "bodySite" in resource)
 
 
 def _skippable(rtype: str, raw: bytes) -> bool:
-    """The same test on a raw line, without parsing it: the hot path of a big export."""
+    """The same test on a raw line, without parsing it: the hot path of a big export.
+
+    A type the rules never read (ExplanationOfBenefit, Immunization, ...) is skipped unparsed;
+    a name that is no FHIR type is parsed, so the line gets its OperationOutcome.
+    """
     if rtype == "Observation":
         return b'"partOf"' not in raw or b'"bodySite"' not in raw
-    return rtype == "Patient"
+    if rtype in PER_PATIENT_TYPES or rtype in SHARED_TYPES:
+        return rtype == "Patient"
+    return is_fhir_resource_type(rtype)
 
 
 def _patient_hint(rtype: str | None, raw: bytes) -> str | None:

@@ -17,7 +17,7 @@ from typing import Protocol
 from .assemble import SharedIndex, assemble_sessions
 from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, case_id, now_instant
 from .fhirjson import JSON
-from .grouping import Grouped, group_by_patient, group_ndjson_lines
+from .grouping import Grouped, TypeCounts, group_by_patient, group_lines_in_memory, group_ndjson_lines
 from .problems import InputProblem
 from .rules import Decision, decide
 from .session import Session
@@ -77,12 +77,14 @@ class RunSummary:
     warnings: int = 0
     patients_failed: int = 0
     held_by_rule: Counter[str] = field(default_factory=Counter)
+    types: TypeCounts = field(default_factory=TypeCounts)
 
     def merge(self, other: RunSummary) -> None:
         """Add another summary (a parallel worker's) to this one."""
         for name in _SUMMARY_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.held_by_rule.update(other.held_by_rule)
+        self.types.merge(other.types)
 
     def record(self, result: CaseResult) -> None:
         self.sessions += 1
@@ -108,10 +110,16 @@ class RunSummary:
             f"holds by rule:    {held}",
             f"input problems:   {self.input_problems} (see OperationOutcome output)",
             f"coding warnings:  {self.warnings} (OperationOutcome, severity warning)",
+            f"types read:       {_type_list(self.types.read)}",
+            f"types skipped:    {_type_list(self.types.skipped)} (not read by the rules)",
         ]
         if self.patients_failed:
             lines.append(f"NOT CODED:        {self.patients_failed} patient(s): internal error, see the logs")
         return lines
+
+
+def _type_list(counts: Counter[str]) -> str:
+    return ", ".join(f"{rtype}={n}" for rtype, n in sorted(counts.items())) or "none"
 
 
 def code_session(session: Session, tables: CodingTables, settings: Settings, now: str) -> CaseResult:
@@ -173,6 +181,7 @@ class CaseCoder:
     def code_grouped(self, grouped: Grouped) -> None:
         """Code every case of grouped resources; results go to the sink, not kept in memory."""
         reported = 0
+        self.summary.types.merge(grouped.types)
         for patient, resources in grouped.groups:
             try:
                 results, problems = code_patient(
@@ -248,8 +257,10 @@ def run(
 def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES) -> Grouped:
     """Big NDJSON exports go through bucket files (bounded memory); the rest is grouped in memory."""
     size = source.size_hint()
-    if isinstance(source, NdjsonSource) and size > spill_above:
-        return group_ndjson_lines(source.lines(), max(2, size // BUCKET_BYTES + 1))
+    if isinstance(source, NdjsonSource):
+        if size > spill_above:
+            return group_ndjson_lines(source.lines(), max(2, size // BUCKET_BYTES + 1))
+        return group_lines_in_memory(source.lines())
     return group_by_patient(source.items())
 
 

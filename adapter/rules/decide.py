@@ -10,7 +10,7 @@ from .case import check_case
 from .codes import check_clinician_code, choose_code
 from .decision import Decision, Finding
 from .diagnosis import choose_diagnoses
-from .modifiers import choose_modifiers
+from .modifiers import check_clinician_role, choose_modifiers
 from .muscles import count_muscles
 from .payers import apply_payer_rules, choose_coverage
 from .status import split_by_status
@@ -58,6 +58,7 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
         warnings += payer.warnings
         add_kx = payer.add_kx
     holds += check_same_day_acupuncture(session)
+    holds += check_clinician_role(session)
 
     modifiers: tuple[str, ...] = ()
     if code.cpt is not None:

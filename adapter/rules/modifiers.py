@@ -41,6 +41,28 @@ def modifier_system(modifier: str, settings: CodingSettings) -> str:
     return systems.CPT if modifier in CPT_MODIFIERS else settings.hcpcs_system
 
 
+def check_clinician_role(session: Session) -> list[Finding]:
+    """Holds about who rendered the session, whatever code the muscles give (R7).
+
+    They run for every case, coded or not, so a held case lists every reason at once (R11).
+    """
+    holds: list[Finding] = []
+    role = therapist_role(session.clinician)
+    if session.clinician is not None and not session.clinician.taxonomies:
+        holds.append(
+            Finding("R7", f"no NUCC taxonomy found for {session.clinician.reference}; GP/CQ cannot be decided")
+        )
+    if role == "both":
+        holds.append(
+            Finding("R7", "the clinician has both physical therapist and assistant roles; GP/CQ cannot be decided")
+        )
+    if role == "PTA":
+        holds.append(
+            Finding("R7", "dry needling by a physical therapist assistant: scope depends on the state (policy)")
+        )
+    return holds
+
+
 def choose_modifiers(
     session: Session,
     cpt: str,
@@ -49,25 +71,17 @@ def choose_modifiers(
     settings: CodingSettings,
     add_kx: bool,
 ) -> ModifierChoice:
-    """GP/CQ for therapists, 59/X only on an NCCI PTP hit, KX from R8, ordered (R7)."""
+    """GP/CQ for therapists, 59/X only on an NCCI PTP hit, KX from R8, ordered (R7).
+
+    The holds about the clinician's role are check_clinician_role's.
+    """
     choice = ModifierChoice()
     chosen: list[str] = []
     role = therapist_role(session.clinician)
-    if session.clinician is not None and not session.clinician.taxonomies:
-        choice.holds.append(
-            Finding("R7", f"no NUCC taxonomy found for {session.clinician.reference}; GP/CQ cannot be decided")
-        )
-    if role == "both":
-        choice.holds.append(
-            Finding("R7", "the clinician has both physical therapist and assistant roles; GP/CQ cannot be decided")
-        )
-    elif role in ("PT", "PTA") and settings.gp_for_therapists:
+    if role in ("PT", "PTA") and settings.gp_for_therapists:
         chosen.append("GP")
     if role == "PTA":
         chosen.append("CQ")
-        choice.holds.append(
-            Finding("R7", "dry needling by a physical therapist assistant: scope depends on the state (policy)")
-        )
     distinct = _distinct_service_modifier(session, cpt, muscles, tables, settings, choice)
     if distinct:
         chosen.append(distinct)

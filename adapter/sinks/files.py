@@ -20,6 +20,24 @@ OUTPUT_TYPES = ("Claim", "Task", "Provenance", "OperationOutcome")
 WRITE_BUFFER = 256 * 1024  # a backfill writes more than it reads: fewer, larger writes
 
 
+class SinkError(Exception):
+    """The sink cannot be used as given (exit status 2); nothing has been written."""
+
+
+def refuse_overwriting_source(directory: Path, inputs: list[Path]) -> None:
+    """A sink directory that holds the source's NDJSON files is refused before anything is written.
+
+    Its Claim.ndjson and Provenance.ndjson would replace the export's own, and a later run of
+    the same directory would read our output as input.
+    """
+    target = directory.resolve()
+    outputs = {f"{rtype}.ndjson" for rtype in OUTPUT_TYPES}
+    for path in inputs:
+        resolved = path.resolve()
+        if resolved.parent == target and (resolved.suffix == ".ndjson" or resolved.name in outputs):
+            raise SinkError(f"the sink {directory} is the source's own directory ({path.name} is read from it)")
+
+
 class FileSink:
     """Writes one NDJSON file per output resource type into a directory."""
 

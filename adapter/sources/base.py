@@ -11,6 +11,7 @@ from typing import Protocol
 
 from ..fhirjson import JSON
 from ..problems import InputProblem
+from ..resource_types import R4_RESOURCE_TYPES
 
 SourceItem = JSON | InputProblem
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,60}$")
@@ -34,11 +35,13 @@ class Source(Protocol):
 
 @functools.lru_cache(maxsize=512)
 def is_fhir_resource_type(name: str) -> bool:
-    """Whether a resourceType names a FHIR resource (one of the R4B model modules exists).
+    """Whether a resourceType names a FHIR resource: an R4 type, or one the R4B models know.
 
-    The modules are looked up as files, not imported: importing the model package loads
+    The R4B modules are looked up as files, not imported: importing the model package loads
     pydantic, a tenth of a second at every start for a check that needs only the names.
     """
+    if name in R4_RESOURCE_TYPES:
+        return True
     if not _TYPE_NAME.match(name):
         return False
     return (_model_directory() / f"{name.lower()}.py").is_file()
@@ -82,3 +85,15 @@ def open_source(spec: str) -> Source:
             return NdjsonSource([path], str(path))
         return BundleFileSource(path)
     raise SourceError(f"source not found: {spec}")
+
+
+def source_files(source: Source) -> list[Path]:
+    """The files a file source reads (none for other sources)."""
+    from .bundle import BundleFileSource
+    from .ndjson import NdjsonSource
+
+    if isinstance(source, NdjsonSource):
+        return list(source.files)
+    if isinstance(source, BundleFileSource):
+        return [source.path]
+    return []

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..fhirjson import objects
+from ..fhirjson import obj, objects
 from ..problems import InputProblem
 from .base import SourceError, SourceItem, check_resource
 
@@ -67,7 +67,10 @@ def bundle_items(bundle: Any, name: str) -> Iterator[SourceItem]:
         where = f"{name} entry[{position}]"
         resource = entry.get("resource")
         if resource is None:
-            if isinstance(entry.get("request"), dict) and entry["request"].get("method") == "DELETE":
+            # A read or delete request, or a response's status line, carries no resource by design
+            # (the R4 examples' batch and transaction Bundles hold both).
+            method = obj(entry.get("request")).get("method")
+            if method in ("GET", "HEAD", "DELETE") or (method is None and isinstance(entry.get("response"), dict)):
                 continue
             yield InputProblem(where, "entry without a resource", "error", "structure")
             continue

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from .. import systems
 from ..fhir.client import FhirClient
 from ..fhir.errors import ServerError
-from ..fhirjson import JSON, obj, objects, reference, resource_key, text
+from ..fhirjson import JSON, logical_target, obj, objects, reference, resource_key, text
 
 log = logging.getLogger("adapter.source")
 
@@ -63,16 +63,34 @@ def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
 
 
 def _clinicians(client: FhirClient, found: dict[str, JSON]) -> Iterator[JSON]:
-    """Roles (with organizations and practitioners) of every clinician referenced so far."""
-    roles, practitioners = set(), set()
+    """Every clinician referenced so far, with their roles and the roles' organizations.
+
+    A Practitioner named only by an Encounter's participant is not in `Procedure:performer`'s
+    include, so it is read by id; one named by identifier is searched by that identifier.
+    """
+    roles, practitioners, identified = set(), set(), set()
     for resource in list(found.values()):
-        for ref in _clinician_refs(resource):
-            if ref.startswith("PractitionerRole/") and ref not in found:
+        for value in _clinician_refs(resource):
+            ref = reference(value)
+            target = logical_target(value) if ref is None else None
+            if ref and ref.startswith("PractitionerRole/") and ref not in found:
                 roles.add(ref.split("/", 1)[1])
-            elif ref.startswith("Practitioner/"):
+            elif ref and ref.startswith("Practitioner/"):
                 practitioners.add(ref)
+            elif target and target[0] in (None, "Practitioner", "PractitionerRole"):
+                identified.add((target[0] or "Practitioner", f"{target[1]}|{target[2]}"))
+    read: set[str] = set()
+    for rtype, token in sorted(identified):
+        for resource in client.search_resources(rtype, {"identifier": token, "_count": PAGE_SIZE}):
+            yield resource
+            if rtype == "Practitioner" and (key := resource_key(resource)):
+                practitioners.add(key)
+                read.add(key)
     if roles:
         yield from client.search_resources("PractitionerRole", {"_id": ",".join(sorted(roles)), "_count": PAGE_SIZE})
+    missing = sorted(p.split("/", 1)[1] for p in practitioners - read if p not in found)
+    if missing:
+        yield from search_by_ids(client, "Practitioner", "_id", missing)
     if practitioners:
         yield from client.search_resources(
             "PractitionerRole", {"practitioner": ",".join(sorted(practitioners)), "_count": PAGE_SIZE}
@@ -90,17 +108,14 @@ def _clinicians(client: FhirClient, found: dict[str, JSON]) -> Iterator[JSON]:
         )
 
 
-def _clinician_refs(resource: JSON) -> Iterator[str]:
+def _clinician_refs(resource: JSON) -> Iterator[object]:
+    """The references to clinicians of a Procedure (performer) or an Encounter (participant)."""
     if resource.get("resourceType") == "Procedure":
         for performer in objects(resource.get("performer")):
-            ref = reference(performer.get("actor"))
-            if ref:
-                yield ref
+            yield performer.get("actor")
     elif resource.get("resourceType") == "Encounter":
         for participant in objects(resource.get("participant")):
-            ref = reference(participant.get("individual"))
-            if ref:
-                yield ref
+            yield participant.get("individual")
 
 
 def patients_with_dry_needling(client: FhirClient, codes: list[tuple[str, str]]) -> Iterator[list[str]]:

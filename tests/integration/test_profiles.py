@@ -110,3 +110,20 @@ def test_unknown_line_code_is_rejected(uploaded: str, written: dict[str, list[di
     claim = active_claim(written)
     claim["item"][0]["productOrService"] = {"coding": [{"system": systems.CPT, "code": "97140"}]}
     assert "Claim.item[0].productOrService" in messages(validate(uploaded, claim))
+
+
+def test_draft_without_a_clinician_validates(uploaded: str, tmp_path: Path) -> None:
+    """Issue 12 defect 1: no rendering clinician found, so no careTeam; the draft still conforms."""
+    from tests.factory import Case, site
+
+    case = Case("d1")
+    procedure = case.procedure("p1", [site("31764008", "7771000")])
+    del procedure["performer"]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in case.resources()]}
+    (tmp_path / "d1.json").write_text(json.dumps(bundle))
+    assert main(["run", "--source", str(tmp_path / "d1.json"), "--sink", str(tmp_path / "out")]) == 0
+    (claim,) = [json.loads(line) for line in (tmp_path / "out" / "Claim.ndjson").read_text().splitlines()]
+    assert claim["status"] == "draft" and "careTeam" not in claim
+    assert validate(uploaded, claim) == []
+    claim["status"] = "active"
+    assert "dn-claim-5" in messages(validate(uploaded, claim))

@@ -457,3 +457,30 @@ def test_a_patient_whose_coding_fails_keeps_its_claim_and_is_retried(
     state = SyncState(tmp_path, fhir_base)
     assert case.patient not in state.patients_to_retry()
     state.close()
+
+
+def test_practitioner_named_only_by_the_encounter_is_fetched(fhir_base: str) -> None:
+    """Issue 12 defect 6: a server read gives what a file read of the same data gives, with no
+    false 'referenced but not in the source' for a clinician named only by Encounter.participant."""
+    from tests.helpers import run_resources
+
+    key = f"d6{uuid.uuid4().hex[:8]}"
+    case = Case(key)
+    case.items = [r for r in case.items if r["resourceType"] != "PractitionerRole"]  # a Practitioner without a role
+    case.find(f"Encounter/{key}-enc-1")["participant"] = [{"individual": {"reference": f"Practitioner/{key}-pr-a"}}]
+    procedure = case.procedure("p1", [site("31764008", "7771000")])
+    del procedure["performer"]
+    put_transaction(fhir_base, case.resources())
+
+    fetched = fetch_patients(FhirClient(fhir_base), [case.patient])
+    assert f"Practitioner/{key}-pr-a" in {f"{r['resourceType']}/{r['id']}" for r in fetched}
+    from_server, from_file = run_resources(fetched), run_resources(case.resources())
+
+    def diagnostics(sink: Any) -> list[str]:
+        return sorted(i["diagnostics"] for o in sink.resources("OperationOutcome") for i in o["issue"])
+
+    assert not any("referenced but not in the source" in d for d in diagnostics(from_server))
+    assert diagnostics(from_server) == diagnostics(from_file)
+    assert [t["description"] for t in from_server.resources("Task")] == [
+        t["description"] for t in from_file.resources("Task")
+    ]

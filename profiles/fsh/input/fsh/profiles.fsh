@@ -5,13 +5,12 @@ Title: "Dry-needling professional claim"
 Description: "A professional Claim with at most one line, CPT 20560 or 20561, one unit, written by the dry-needling adapter (rules.md R1-R11)."
 * ^status = #draft
 * ^experimental = false
-* obeys dn-claim-1 and dn-claim-2 and dn-claim-3 and dn-claim-4
+* obeys dn-claim-1 and dn-claim-2 and dn-claim-3 and dn-claim-4 and dn-claim-5
 * identifier 1..*
 * status from DryNeedlingClaimStatus (required)
 * type = $ClaimType#professional
 * use = #claim
 * insurance 1..*
-* careTeam 1..*
 * careTeam.provider only Reference(Practitioner or PractitionerRole)
 * item 0..1
 * item.productOrService from DryNeedlingCodes (required)
@@ -21,7 +20,6 @@ Description: "A professional Claim with at most one line, CPT 20560 or 20561, on
 * item.quantity.value = 1
 * item.serviced[x] 1..1
 * item.serviced[x] only date
-* item.careTeamSequence 1..*
 
 Invariant: dn-claim-1
 Description: "An active Claim carries its dry-needling line and at least one diagnosis (R6, R9, R11)."
@@ -37,6 +35,11 @@ Invariant: dn-claim-3
 Description: "Never both 20560 and 20561 for one case (R6)."
 Severity: #error
 Expression: "(item.productOrService.coding.where(code = '20560').exists() and item.productOrService.coding.where(code = '20561').exists()).not()"
+
+Invariant: dn-claim-5
+Description: "An active Claim names its rendering clinician in careTeam, and its line points to it; a held draft may lack one when none was documented (R3, R11)."
+Severity: #error
+Expression: "status = 'active' implies (careTeam.exists() and item.all(careTeamSequence.exists()))"
 
 Invariant: dn-claim-4
 Description: "Diagnoses are ICD-10-CM codes (R9)."
