@@ -83,6 +83,8 @@ def _read_uncached(site: SiteInput, tables: CodingTables) -> SiteReading:
     if site.problem:
         return SiteReading(site.origin, unresolved=site.problem)
     snomed = [code for system, code in site.codings if system == systems.SNOMED]
+    # Local site or flowsheet codes through the deployment's ConceptMaps (R4).
+    snomed += [tables.local_sites[pair] for pair in site.codings if pair in tables.local_sites]
     # Some EHRs put the side as a second SNOMED coding of the same bodySite; read it as a qualifier.
     sides_in_concept = tuple(code for code in snomed if code in _SIDE_CODES)
     if sides_in_concept and len(sides_in_concept) < len(snomed):
@@ -110,10 +112,14 @@ def _read_snomed(site: SiteInput, code: str, tables: CodingTables) -> SiteReadin
         return SiteReading(site.origin, unresolved=f"SNOMED expression not understood: {code[:80]}")
     focus, refinements = parsed
     expression_sides: list[str] = []
+    ignored: list[str] = []
     for attribute, value in refinements:
-        if attribute != systems.LATERALITY_ATTRIBUTE or value not in _SIDE_CODES:
-            return SiteReading(site.origin, unresolved=f"refinement {attribute}={value} not understood")
-        expression_sides.append(value)
+        if attribute != systems.LATERALITY_ATTRIBUTE:
+            ignored.append(f"{attribute}={value}")  # R4: only laterality is read; the focus decides
+        elif value not in _SIDE_CODES:
+            return SiteReading(site.origin, unresolved=f"laterality {value} is not left, right or bilateral")
+        else:
+            expression_sides.append(value)
     if focus in tables.regions:
         return SiteReading(site.origin, unresolved=f"SNOMED {focus} is a region, not an individual muscle")
     entry = tables.muscles.get(focus)
@@ -135,6 +141,8 @@ def _read_snomed(site: SiteInput, code: str, tables: CodingTables) -> SiteReadin
             )
         sides = {entry.side}
     warnings: list[str] = []
+    if ignored:
+        warnings.append(f"{entry.muscle}: refinement {', '.join(ignored)} ignored, only laterality is read")
     if not sides:
         if entry.paired:
             warnings.append(f"{entry.muscle}: paired muscle documented without a side, counted once")

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from zoneinfo import ZoneInfo
 
 from . import systems
 from .fhirjson import (
@@ -30,7 +31,8 @@ from .fhirjson import (
     version_of,
 )
 from .problems import InputProblem
-from .rules.status import HELD_ENCOUNTER, IGNORED
+from .rules.service_date import clinic_zone, local_service_date
+from .rules.status import HELD_ENCOUNTER, IGNORED, IGNORED_SUPPORTING
 from .session import (
     Clinician,
     CoverageFacts,
@@ -38,9 +40,11 @@ from .session import (
     EncounterFacts,
     ObservationFacts,
     ProcedureFacts,
+    RoleFacts,
     Session,
     SiteInput,
 )
+from .settings import CodingSettings
 from .tables import CodingTables
 
 SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location", "Device", "Medication"})
@@ -161,13 +165,17 @@ class _PatientIndex:
 
 
 class _Assembler:
-    def __init__(self, patient: str, index: _PatientIndex, shared: SharedIndex, tables: CodingTables) -> None:
+    def __init__(
+        self, patient: str, index: _PatientIndex, shared: SharedIndex, tables: CodingTables, coding: CodingSettings
+    ) -> None:
         self.patient = patient
         self.index = index
         self.shared = shared
         self.tables = tables
+        self.coding = coding
         self.problems: list[InputProblem] = []
         self._injected = self._procedures_with_injectate()
+        self._zones: dict[str | None, ZoneInfo | None] = {}
 
     # -- references ---------------------------------------------------------------------------
 
@@ -209,7 +217,7 @@ class _Assembler:
             self.problems.append(
                 InputProblem(key, f"{encounter} is referenced but not in the source", "warning", "not-found")
             )
-        day = self._performed_date(resource, encounter)
+        day, in_utc = self._performed_date(resource, encounter)
         if day is None and kind:
             self.problems.append(
                 InputProblem(
@@ -233,19 +241,53 @@ class _Assembler:
             clinician=clinician.key if clinician else None,
             sites=tuple(self.sites_of_procedure(resource, key)),
             has_injectate=key in self._injected,
+            modifier_extensions=tuple(
+                text(e.get("url")) or "(no url)" for e in objects(resource.get("modifierExtension"))
+            ),
+            date_in_utc=in_utc,
         )
 
-    def _performed_date(self, resource: JSON, encounter: str | None) -> date | None:
-        day = parse_date(resource.get("performedDateTime"))
-        period = resource.get("performedPeriod")
-        if day is None and isinstance(period, dict):
-            day = parse_date(period.get("start")) or parse_date(period.get("end"))
-        if day is None:
-            enc = self.index.get(encounter)
-            enc_period = enc.get("period") if enc else None
-            if isinstance(enc_period, dict):
-                day = parse_date(enc_period.get("start"))
-        return day
+    def _performed_date(self, resource: JSON, encounter: str | None) -> tuple[date | None, bool]:
+        """The date of service in the clinic's time zone (R2a): performedDateTime, else
+        performedPeriod's start, else the Encounter's period start."""
+        zone = self.clinic_zone(encounter)
+        period = obj(resource.get("performedPeriod"))
+        enc = self.index.get(encounter)
+        for value in (
+            resource.get("performedDateTime"),
+            period.get("start"),
+            period.get("end"),
+            obj(enc.get("period")).get("start") if enc else None,
+        ):
+            day, in_utc = local_service_date(value, zone)
+            if day is not None:
+                return day, in_utc
+        return None, False
+
+    def clinic_zone(self, encounter: str | None) -> ZoneInfo | None:
+        """The clinic's time zone (R2a): the timezone extension on the Encounter's Location, else
+        on its serviceProvider, else the setting for that Organization, else the one setting."""
+        if encounter not in self._zones:
+            self._zones[encounter] = self._find_zone(encounter)
+        return self._zones[encounter]
+
+    def _find_zone(self, encounter: str | None) -> ZoneInfo | None:
+        enc = self.index.get(encounter)
+        provider = None
+        if enc is not None:
+            for location in objects(enc.get("location")):
+                zone = _timezone_extension(self._shared_or_own(self.shared.resolve(location.get("location"))))
+                if zone:
+                    return zone
+            provider = self.shared.resolve(enc.get("serviceProvider"))
+            zone = _timezone_extension(self._shared_or_own(provider))
+            if zone:
+                return zone
+        named = self.coding.clinic_time_zones.get(provider or "") or self.coding.clinic_time_zone
+        return clinic_zone(named)
+
+    def _shared_or_own(self, ref: str | None) -> JSON | None:
+        return self.shared.get(ref) or self.index.get(ref)
 
     def sites_of_procedure(self, resource: JSON, key: str) -> list[SiteInput]:
         """Every documented site: bodySite entries and targeted BodyStructures (R4)."""
@@ -299,7 +341,7 @@ class _Assembler:
     def _procedures_with_injectate(self) -> set[str]:
         injected = set()
         for administration in self.index.by_type.get("MedicationAdministration", []):
-            if administration.get("status") in ("entered-in-error", "not-done"):
+            if administration.get("status") in IGNORED_SUPPORTING:
                 continue
             for part in objects(administration.get("partOf")):
                 ref = reference(part)
@@ -342,15 +384,18 @@ class _Assembler:
                 )
                 return Clinician(key=actor, reference=actor, taxonomies=frozenset())
             practitioner = self.shared.resolve(role.get("practitioner"))
+            facts = self._role_facts(actor, role)
             return Clinician(
                 key=practitioner or actor,
                 reference=actor,
-                taxonomies=frozenset(_taxonomies(role)),
-                organization=self.shared.resolve(role.get("organization")),
+                taxonomies=facts.taxonomies,
+                organization=facts.organization,
+                roles=(facts,),
             )
-        roles = [self.shared.get(r) for r in self.shared.roles_of(actor)]
-        taxonomies = frozenset(t for role in roles if role for t in _taxonomies(role))
-        organizations = {self.shared.resolve(role.get("organization")) for role in roles if role} - {None}
+        roles = tuple(
+            self._role_facts(ref, role) for ref in self.shared.roles_of(actor) if (role := self.shared.get(ref))
+        )
+        organizations = {r.organization for r in roles} - {None}
         if self.shared.get(actor) is None and not roles:
             self.problems.append(
                 InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
@@ -358,11 +403,24 @@ class _Assembler:
         return Clinician(
             key=actor,
             reference=actor,
-            taxonomies=taxonomies,
+            taxonomies=frozenset(t for r in roles for t in r.taxonomies),
             organization=next(iter(organizations)) if len(organizations) == 1 else None,
+            roles=roles,
         )
 
+    def _role_facts(self, ref: str, role: JSON) -> RoleFacts:
+        return RoleFacts(ref, self.shared.resolve(role.get("organization")), frozenset(_taxonomies(role)))
+
     # -- the case ---------------------------------------------------------------------------
+
+    def service_provider(self, encounters: list[str]) -> str | None:
+        """The first Encounter's serviceProvider (the billing Organization, R7's role choice)."""
+        for ref in encounters:
+            encounter = self.index.get(ref)
+            provider = self.shared.resolve(encounter.get("serviceProvider")) if encounter else None
+            if provider:
+                return provider
+        return None
 
     def billing_provider(
         self, encounters: list[str], clinician: Clinician | None, procedures: list[JSON]
@@ -494,7 +552,8 @@ class _Assembler:
         for claim in self.index.by_type.get("Claim", []):
             if claim.get("use") != "claim" or claim.get("status") in _VOID_CLAIM or _written_by_adapter(claim):
                 continue
-            billed_from = parse_date(obj(claim.get("billablePeriod")).get("start"))
+            zone = clinic_zone(self.coding.clinic_time_zone)
+            billed_from, _ = local_service_date(obj(claim.get("billablePeriod")).get("start"), zone)
             for item in objects(claim.get("item")):
                 if any(
                     code in ("20560", "20561") or code.startswith("9781")
@@ -515,11 +574,15 @@ class _Assembler:
 
 
 def assemble_sessions(
-    patient: str, resources: Iterable[JSON], shared: SharedIndex, tables: CodingTables
+    patient: str,
+    resources: Iterable[JSON],
+    shared: SharedIndex,
+    tables: CodingTables,
+    coding: CodingSettings | None = None,
 ) -> tuple[list[Session], list[InputProblem]]:
     """Build every dry-needling case of one patient (R3), reporting what could not be used."""
     index = _PatientIndex(resources)
-    assembler = _Assembler(patient, index, shared, tables)
+    assembler = _Assembler(patient, index, shared, tables, coding or CodingSettings())
     raw_procedures = index.by_type.get("Procedure", [])
     facts: list[ProcedureFacts] = []
     raw_by_ref: dict[str, JSON] = {}
@@ -565,6 +628,7 @@ def assemble_sessions(
                 diagnoses=assembler.diagnoses(raw, encounters),
                 prior_service_dates=frozenset(d for d in prior_dates if d < day),
                 billing_provider=assembler.billing_provider(encounters, clinician, raw),
+                service_provider=assembler.service_provider(encounters),
             )
         )
     return sessions, assembler.problems
@@ -573,6 +637,16 @@ def assemble_sessions(
 def _encounter_facts(ref: str, encounter: JSON | None) -> EncounterFacts:
     encounter = encounter or {}
     return EncounterFacts(ref, version_of(encounter), text(encounter.get("status")) or "")
+
+
+def _timezone_extension(resource: JSON | None) -> ZoneInfo | None:
+    """The standard timezone extension (an IANA name) of a Location or Organization (R2a)."""
+    for extension in objects(resource.get("extension")) if resource else ():
+        if extension.get("url") == systems.TIMEZONE_EXTENSION:
+            zone = clinic_zone(text(extension.get("valueCode")))
+            if zone:
+                return zone
+    return None
 
 
 def _taxonomies(role: JSON) -> list[str]:

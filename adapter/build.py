@@ -94,6 +94,19 @@ def build_claim(session: Session, decision: Decision, settings: CodingSettings, 
                 + ", ".join(f"{m.muscle} ({m.side})" if m.side != "none" else m.muscle for m in decision.muscles),
             }
         )
+    if decision.patient_liable:
+        supporting.append(
+            {
+                "sequence": len(supporting) + 1,
+                "category": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}
+                    ]
+                },
+                "valueString": "Medicare does not cover dry needling by a therapist: billed as non-covered "
+                f"({', '.join(m for m in decision.modifiers if m in ('GY', 'GX'))}); the patient is liable (R8)",
+            }
+        )
     coverage = (
         {"reference": decision.coverage.reference}
         if decision.coverage
@@ -124,7 +137,7 @@ def build_claim(session: Session, decision: Decision, settings: CodingSettings, 
                 "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claimcareteamrole", "code": "primary"}]
             },
         }
-        taxonomy = sorted(session.clinician.taxonomies) if session.clinician else []
+        taxonomy = sorted(decision.taxonomies)
         if taxonomy:
             care_team["qualification"] = {"coding": [{"system": systems.NUCC, "code": taxonomy[0]}]}
         claim["careTeam"] = [care_team]
@@ -173,7 +186,7 @@ def _item(
 
 def build_review_task(session: Session, decision: Decision, focus: str, authored: str) -> JSON:
     """The Task for billing staff: focus on the draft Claim (or the Procedure), every reason listed."""
-    reasons = decision.holds or decision.no_claim_tasks
+    reasons = decision.holds + decision.no_claim_tasks
     return {
         "resourceType": "Task",
         "id": case_id(session),

@@ -123,19 +123,22 @@ def _type_list(counts: Counter[str]) -> str:
 
 
 def code_session(session: Session, tables: CodingTables, settings: Settings, now: str) -> CaseResult:
-    """Decide one case and build what it needs written (R11)."""
+    """Decide one case and build what it needs written (R11).
+
+    A held case's Task is focused on its draft Claim; an injectate recorded on a Procedure
+    (R5) otherwise gets a Task focused on that Procedure, whether or not a line remains.
+    """
     decision = decide(session, tables, settings.coding)
     result = CaseResult(session, decision)
-    if decision.outcome == "no_claim_line":
-        if decision.no_claim_tasks:
-            injected = [p.reference for p in session.procedures if p.has_injectate]
-            focus = injected[0] if injected else session.procedures[0].reference
-            result.task = build_review_task(session, decision, focus, now)
-        return result
-    result.claim = build_claim(session, decision, settings.coding, now)
-    result.provenance = build_provenance(result.claim, session, decision, now)
-    if decision.outcome == "hold_for_review":
+    if decision.outcome != "no_claim_line":
+        result.claim = build_claim(session, decision, settings.coding, now)
+        result.provenance = build_provenance(result.claim, session, decision, now)
+    if result.claim is not None and decision.outcome == "hold_for_review":
         result.task = build_review_task(session, decision, f"Claim/{result.claim['id']}", now)
+    elif decision.no_claim_tasks:
+        injected = [p.reference for p in session.procedures if p.has_injectate]
+        focus = injected[0] if injected else session.procedures[0].reference
+        result.task = build_review_task(session, decision, focus, now)
     return result
 
 
@@ -143,7 +146,7 @@ def code_patient(
     patient: str, resources: list[JSON], shared: SharedIndex, tables: CodingTables, settings: Settings, now: str
 ) -> tuple[list[CaseResult], list[InputProblem]]:
     """Assemble and code every case of one patient (only sessions on or after `since`)."""
-    sessions, problems = assemble_sessions(patient, resources, shared, tables)
+    sessions, problems = assemble_sessions(patient, resources, shared, tables, settings.coding)
     if settings.since:
         sessions = [s for s in sessions if s.service_date.isoformat() >= settings.since]
     return [code_session(s, tables, settings, now) for s in sessions], problems

@@ -46,6 +46,9 @@ class ProcedureFacts:
     clinician: str | None
     sites: tuple[SiteInput, ...] = ()
     has_injectate: bool = False
+    modifier_extensions: tuple[str, ...] = ()
+    # The date came from a UTC time with no clinic time zone known, so it may be off by one (R2a).
+    date_in_utc: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,27 @@ class EncounterFacts:
 
 
 @dataclass(frozen=True)
+class RoleFacts:
+    """One PractitionerRole of a clinician: where it works and its NUCC taxonomies (R7)."""
+
+    reference: str
+    organization: str | None
+    taxonomies: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Clinician:
-    """The rendering clinician: the reference to bill under and their NUCC taxonomies."""
+    """The rendering clinician: the reference to bill under, their roles and NUCC taxonomies.
+
+    `key` is the Practitioner a PractitionerRole names, so a role and its practitioner are one
+    clinician (R3); `taxonomies` is the union over `roles`, R7 chooses among the roles.
+    """
 
     key: str
     reference: str
     taxonomies: frozenset[str]
     organization: str | None = None
+    roles: tuple[RoleFacts, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,7 @@ class Session:
     diagnoses: list[Diagnosis] = field(default_factory=list)
     prior_service_dates: frozenset[date] = frozenset()
     billing_provider: str | None = None
+    service_provider: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

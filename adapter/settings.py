@@ -24,6 +24,9 @@ MEDICARE_PHYSICIAN_PREFIXES = ("20",)
 MEDICARE_CONDITIONAL_PREFIXES = ("363A", "363L", "364S")
 
 
+MEDICARE_THERAPIST_PATHS = ("hold", "non-covered")
+
+
 class ConfigError(ValueError):
     """The configuration file cannot be used."""
 
@@ -51,6 +54,34 @@ class CodingSettings:
         "98928",
         "98929",
     )
+    # R2a: the clinic's IANA time zone when the data names none; per billing Organization
+    # ('Organization/id' = zone) before the one zone.
+    clinic_time_zone: str | None = None
+    clinic_time_zones: dict[str, str] = field(default_factory=dict)
+    # R8: Medicare and a PT/PTA: "hold" (default) or "non-covered" (coded with GY, patient liable).
+    medicare_therapist_path: str = "hold"
+    # R8 non-covered path: the clinic issues voluntary ABNs, so GX is added beside GY.
+    voluntary_abn: bool = False
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo
+
+        zones = {"clinic_time_zone": self.clinic_time_zone} if self.clinic_time_zone is not None else {}
+        if not isinstance(self.clinic_time_zones, dict):
+            raise ConfigError("[coding] clinic_time_zones must be a table of 'Organization/id' = zone")
+        zones.update({f"clinic_time_zones.{k}": v for k, v in self.clinic_time_zones.items()})
+        for key, name in zones.items():
+            try:
+                ZoneInfo(str(name))
+            except (KeyError, ValueError, OSError) as error:
+                raise ConfigError(f"[coding] {key}: {name!r} is not an IANA time zone") from error
+        if self.medicare_therapist_path not in MEDICARE_THERAPIST_PATHS:
+            raise ConfigError(
+                f"[coding] medicare_therapist_path must be one of {', '.join(MEDICARE_THERAPIST_PATHS)}, "
+                f"got {self.medicare_therapist_path!r}"
+            )
+        if not isinstance(self.voluntary_abn, bool):
+            raise ConfigError(f"[coding] voluntary_abn must be true or false, got {self.voluntary_abn!r}")
 
 
 @dataclass(frozen=True)

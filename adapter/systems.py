@@ -25,6 +25,9 @@ TARGET_BODY_STRUCTURE = "http://hl7.org/fhir/StructureDefinition/procedure-targe
 # R5-style Reference(BodyStructure) on a CodeableConcept, published as an R4 extension.
 BODY_SITE_REFERENCE = "http://hl7.org/fhir/StructureDefinition/bodySite"
 
+# The clinic's IANA time zone on a Location or Organization (R2a).
+TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/timezone"
+
 LATERALITY_ATTRIBUTE = "272741003"
 LEFT = "7771000"
 RIGHT = "24028007"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import systems
+from .concept_maps import ConceptMapError, load_concept_maps
 
 DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 ACUPUNCTURE_CODES = frozenset({"97810", "97811", "97813", "97814"})
@@ -71,6 +72,8 @@ class CodingTables:
     ptp_pairs: tuple[PtpPair, ...] = ()
     payer_policies: tuple[PayerPolicy, ...] = ()
     disabled_muscles: dict[str, MuscleEntry] = field(default_factory=dict)
+    # Local site codes to SNOMED CT expressions, from the deployment's ConceptMaps (R4).
+    local_sites: dict[tuple[str, str], str] = field(default_factory=dict)
     site_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def dry_needling_codes(self) -> list[tuple[str, str]]:
@@ -239,11 +242,19 @@ def load_tables(
     pairs = load_ptp_csv(mappings_dir / "ncci-ptp.csv")
     for cms_file in cms_ptp_files:
         pairs += load_cms_ptp_file(cms_file)
+    kinds = load_procedure_kinds(mappings_dir / "procedure-codes.csv")
+    try:
+        local = load_concept_maps(mappings_dir / "conceptmaps", kinds, set(muscles) | set(disabled))
+    except ConceptMapError as error:
+        raise MappingError(f"conceptmaps/{error}") from error
+    for pair, cpt in local.procedures.items():
+        kinds[pair] = kinds[(systems.CPT, cpt)]  # R1: a local code is the kind of the CPT it maps to
     return CodingTables(
         muscles=muscles,
         regions=load_regions(mappings_dir / "regions.csv"),
-        procedure_kinds=load_procedure_kinds(mappings_dir / "procedure-codes.csv"),
+        procedure_kinds=kinds,
         ptp_pairs=pairs,
         payer_policies=load_payer_policies(mappings_dir / "payer-policies.csv"),
         disabled_muscles=disabled,
+        local_sites=local.sites,
     )

@@ -49,11 +49,14 @@ def test_scenario_muscle_count_and_rules(scenario: dict[str, Any]) -> None:
         if r.session.patient == scenario["patient"]
         and r.session.service_date.isoformat() == scenario["date_of_service"]
     ]
-    assert len(mine) == 1
-    decision = mine[0].decision
-    assert decision.outcome == scenario["outcome"]
-    assert decision.muscle_count == scenario["muscle_count"]
-    assert set(scenario["rules"]) <= decision.rules_fired | {"R1", "R5", "R11"}
+    if scenario["muscle_count"] is None:  # several cases on the date (R3): each has the outcome
+        assert len(mine) > 1
+    else:
+        assert len(mine) == 1
+        assert mine[0].decision.muscle_count == scenario["muscle_count"]
+    for result in mine:
+        assert result.decision.outcome == scenario["outcome"]
+        assert set(scenario["rules"]) <= result.decision.rules_fired | {"R1", "R5", "R11"}
 
 
 def test_all_scenarios_in_one_source(tmp_path: Path) -> None:

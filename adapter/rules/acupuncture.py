@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from ..session import Session
 from .decision import Finding
-from .status import IGNORED
+from .status import IGNORED_SUPPORTING
 
 
 def check_same_day_acupuncture(session: Session) -> list[Finding]:
-    """Hold when 97810-97814 is documented for the patient on the date of service (R10).
+    """Hold when 97810-97814 is documented for the patient on the date of service, whoever
+    performed it, unless R2 ignores that Procedure (R10).
 
     CR 11755 edits reportedly refuse 20561 with 97810-97814 on one date [S13]; commercial
     edits are unverified, so a person decides.
@@ -17,7 +18,7 @@ def check_same_day_acupuncture(session: Session) -> list[Finding]:
         {
             code
             for procedure in session.same_day_procedures
-            if procedure.kind == "acupuncture" and procedure.status not in IGNORED
+            if procedure.kind == "acupuncture" and procedure.status not in IGNORED_SUPPORTING
             for _, code in procedure.codes
             if code.startswith("978")
         }

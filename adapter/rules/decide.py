@@ -10,9 +10,11 @@ from .case import check_case
 from .codes import check_clinician_code, choose_code
 from .decision import Decision, Finding
 from .diagnosis import choose_diagnoses
-from .modifiers import check_clinician_role, choose_modifiers
+from .modifier_extensions import check_modifier_extensions
+from .modifiers import check_clinician_role, choose_modifiers, rendering_taxonomies
 from .muscles import count_muscles
 from .payers import apply_payer_rules, choose_coverage
+from .service_date import check_service_date
 from .status import split_by_status
 
 
@@ -43,33 +45,38 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
             warnings=_unique(warnings),
             rules_fired=frozenset({"R4", "R5", "R11"}),
         )
-    holds += code.holds + count.injection_tasks
+    holds += code.holds
     warnings += code.warnings + check_clinician_code(counted, code.cpt)
+    holds += check_modifier_extensions(counted)
+    warnings += check_service_date(counted)
+    taxonomies, role_holds = rendering_taxonomies(session)
+    holds += role_holds
 
     diagnoses, diagnosis_holds = choose_diagnoses(session)
     holds += diagnosis_holds
     coverage, coverage_holds, coverage_warnings = choose_coverage(session)
     holds += coverage_holds
     warnings += coverage_warnings
-    add_kx = False
+    payer_modifiers: tuple[str, ...] = ()
+    patient_liable = False
     if coverage is not None:
-        payer = apply_payer_rules(session, coverage, diagnoses, tables, settings)
+        payer = apply_payer_rules(session, coverage, diagnoses, tables, settings, taxonomies)
         holds += payer.holds
         warnings += payer.warnings
-        add_kx = payer.add_kx
+        payer_modifiers, patient_liable = payer.modifiers, payer.patient_liable
     holds += check_same_day_acupuncture(session)
-    holds += check_clinician_role(session)
+    holds += check_clinician_role(session, taxonomies)
 
     modifiers: tuple[str, ...] = ()
     if code.cpt is not None:
-        choice = choose_modifiers(session, code.cpt, count.muscles, tables, settings, add_kx)
+        choice = choose_modifiers(session, code.cpt, count.muscles, tables, settings, taxonomies, payer_modifiers)
         holds += choice.holds
         warnings += choice.warnings
         modifiers = choice.modifiers
 
     holds = _unique(holds)
     warnings = _unique(warnings)
-    fired = {"R1", "R2", "R3", "R4", "R6", "R9", "R10"} | {f.rule for f in holds + warnings}
+    fired = {"R1", "R2", "R2a", "R3", "R4", "R6", "R9", "R10"} | {f.rule for f in holds + warnings}
     fired |= {"R7"} if code.cpt else set()
     fired |= {"R8"} if coverage else set()
     return Decision(
@@ -83,6 +90,9 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
         counted_observations=tuple(count.counted_observations),
         diagnoses=tuple(diagnoses),
         coverage=coverage,
+        no_claim_tasks=count.injection_tasks,
+        taxonomies=taxonomies,
+        patient_liable=patient_liable,
         rules_fired=frozenset(fired | ({"R11"} if holds else set())),
     )
 

@@ -31,12 +31,16 @@ class Decision:
     muscles: tuple[Muscle, ...] = ()
     holds: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    # Task reasons that are not holds: an injectate recorded on a Procedure (R5). With no line the
+    # case has no Claim; with one, the Task is focused on that Procedure and the Claim stays active.
     no_claim_tasks: list[Finding] = field(default_factory=list)
     counted_procedures: tuple[str, ...] = ()
     counted_observations: tuple[str, ...] = ()
     diagnoses: tuple[Diagnosis, ...] = ()
     coverage: CoverageFacts | None = None
     rules_fired: frozenset[str] = frozenset()
+    taxonomies: frozenset[str] = frozenset()  # of the role the clinician rendered under (R7)
+    patient_liable: bool = False  # Medicare's non-covered path (R8)
 
     @property
     def muscle_count(self) -> int:

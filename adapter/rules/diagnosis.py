@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..session import Diagnosis, Session
 from .decision import Finding
 
 
+def dotted_icd10cm(code: str) -> str:
+    """An ICD-10-CM code upper-cased, in the dotted form written on the Claim (R9).
+
+    Senders write M54.50, m54.50 and M5450 for the same code; the dot always follows the
+    third character (the category), so the undotted form is not ambiguous.
+    """
+    compact = code.strip().upper().replace(".", "")
+    return f"{compact[:3]}.{compact[3:]}" if len(compact) > 3 else compact
+
+
 def choose_diagnoses(session: Session) -> tuple[list[Diagnosis], list[Finding]]:
-    """Distinct ICD-10-CM diagnoses in documented order (Encounter first), or a hold (R9)."""
+    """Distinct ICD-10-CM diagnoses in documented order (Encounter first), or a hold (R9).
+
+    Codes are compared upper-cased without the dot (M5450 = M54.50). Refuted and
+    entered-in-error Conditions never reach here: assembly does not read them as diagnoses.
+    """
     seen: set[str] = set()
     chosen = []
     for diagnosis in session.diagnoses:
-        if diagnosis.code not in seen:
-            seen.add(diagnosis.code)
-            chosen.append(diagnosis)
+        code = dotted_icd10cm(diagnosis.code)
+        if code not in seen:
+            seen.add(code)
+            chosen.append(replace(diagnosis, code=code))
     if not chosen:
         return [], [
             Finding("R9", "no ICD-10-CM diagnosis on the Encounter or the Procedure (reasonCode/reasonReference)")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .. import systems
 from ..anatomy import read_site
-from ..session import Clinician, Muscle, ProcedureFacts, Session
+from ..session import Muscle, ProcedureFacts, Session
 from ..settings import CodingSettings
 from ..tables import CodingTables
 from .decision import Finding
@@ -25,15 +26,44 @@ class ModifierChoice:
     warnings: list[Finding] = field(default_factory=list)
 
 
-def therapist_role(clinician: Clinician | None) -> str | None:
-    """'PT', 'PTA', 'both' (conflicting roles) or None, from NUCC taxonomy codes."""
-    if clinician is None:
-        return None
-    is_pt = systems.PHYSICAL_THERAPIST in clinician.taxonomies
-    is_pta = systems.PHYSICAL_THERAPIST_ASSISTANT in clinician.taxonomies
+# NUCC: 225100000X physical therapist and its specialisations 2251xxxxxX (e.g. 2251X0800X
+# orthopaedic, 2251S0007X sports); 225200000X physical therapist assistant (R7).
+_PHYSICAL_THERAPIST = re.compile(r"^2251[0-9A-Z]{5}X$")
+
+
+def therapist_role(taxonomies: frozenset[str]) -> str | None:
+    """'PT', 'PTA', 'both' (conflicting codes) or None, from the clinician's NUCC taxonomies (R7)."""
+    is_pt = any(_PHYSICAL_THERAPIST.match(t) for t in taxonomies)
+    is_pta = systems.PHYSICAL_THERAPIST_ASSISTANT in taxonomies
     if is_pt and is_pta:
         return "both"
     return "PT" if is_pt else "PTA" if is_pta else None
+
+
+def rendering_taxonomies(session: Session) -> tuple[frozenset[str], list[Finding]]:
+    """The taxonomies of the role the clinician rendered under, and a hold if that is ambiguous (R7).
+
+    A PractitionerRole named on the record is that role. A Practitioner with several roles: the
+    roles at the Encounter's serviceProvider (the billing Organization), else all; if roles with
+    different taxonomies remain, a person decides.
+    """
+    clinician = session.clinician
+    if clinician is None:
+        return frozenset(), []
+    coded = [r for r in clinician.roles if r.taxonomies]
+    if not coded:
+        return clinician.taxonomies, []
+    at_provider = [r for r in coded if session.service_provider and r.organization == session.service_provider]
+    candidates = at_provider or coded
+    distinct = sorted({r.taxonomies for r in candidates}, key=sorted)
+    if len(distinct) > 1:
+        shown = "; ".join(f"{r.reference}: {', '.join(sorted(r.taxonomies))}" for r in candidates)
+        return frozenset().union(*distinct), [
+            Finding(
+                "R7", f"clinician role ambiguous: {clinician.reference} has roles with different taxonomies ({shown})"
+            )
+        ]
+    return distinct[0], []
 
 
 def modifier_system(modifier: str, settings: CodingSettings) -> str:
@@ -41,14 +71,14 @@ def modifier_system(modifier: str, settings: CodingSettings) -> str:
     return systems.CPT if modifier in CPT_MODIFIERS else settings.hcpcs_system
 
 
-def check_clinician_role(session: Session) -> list[Finding]:
+def check_clinician_role(session: Session, taxonomies: frozenset[str]) -> list[Finding]:
     """Holds about who rendered the session, whatever code the muscles give (R7).
 
     They run for every case, coded or not, so a held case lists every reason at once (R11).
     """
     holds: list[Finding] = []
-    role = therapist_role(session.clinician)
-    if session.clinician is not None and not session.clinician.taxonomies:
+    role = therapist_role(taxonomies)
+    if session.clinician is not None and not taxonomies:
         holds.append(
             Finding("R7", f"no NUCC taxonomy found for {session.clinician.reference}; GP/CQ cannot be decided")
         )
@@ -69,15 +99,16 @@ def choose_modifiers(
     muscles: list[Muscle],
     tables: CodingTables,
     settings: CodingSettings,
-    add_kx: bool,
+    taxonomies: frozenset[str],
+    payer_modifiers: tuple[str, ...] = (),
 ) -> ModifierChoice:
-    """GP/CQ for therapists, 59/X only on an NCCI PTP hit, KX from R8, ordered (R7).
+    """GP/CQ for therapists, 59/X only on an NCCI PTP hit, KX/GY/GX from R8, ordered (R7).
 
     The holds about the clinician's role are check_clinician_role's.
     """
     choice = ModifierChoice()
     chosen: list[str] = []
-    role = therapist_role(session.clinician)
+    role = therapist_role(taxonomies)
     if role in ("PT", "PTA") and settings.gp_for_therapists:
         chosen.append("GP")
     if role == "PTA":
@@ -85,8 +116,7 @@ def choose_modifiers(
     distinct = _distinct_service_modifier(session, cpt, muscles, tables, settings, choice)
     if distinct:
         chosen.append(distinct)
-    if add_kx:
-        chosen.append("KX")
+    chosen += payer_modifiers
     order = {m: i for i, m in enumerate(settings.modifier_order)}
     choice.modifiers = tuple(sorted(dict.fromkeys(chosen), key=lambda m: order.get(m, len(order))))
     assert not NEVER_ON_DRY_NEEDLING.intersection(choice.modifiers)

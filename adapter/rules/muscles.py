@@ -8,8 +8,7 @@ from ..anatomy import distinct_muscles, read_site
 from ..session import Muscle, ProcedureFacts, Session, SiteInput
 from ..tables import CodingTables
 from .decision import Finding
-
-_IGNORED_OBSERVATION = frozenset({"entered-in-error", "cancelled"})
+from .status import IGNORED_SUPPORTING
 
 
 @dataclass
@@ -51,7 +50,7 @@ def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: Co
         result.counted_procedures.append(procedure.reference)
         found += _read_sites(procedure.sites, result, tables)
     for observation in session.observations:
-        if observation.part_of in sources and observation.status not in _IGNORED_OBSERVATION and observation.sites:
+        if observation.part_of in sources and observation.status not in IGNORED_SUPPORTING and observation.sites:
             result.counted_observations.append(observation.reference)
             found += _read_sites(observation.sites, result, tables)
     muscles = distinct_muscles(found)

@@ -23,13 +23,20 @@ LOOKBACK = timedelta(days=365)
 @dataclass
 class PayerResult:
     coverage: CoverageFacts | None = None
-    add_kx: bool = False
+    modifiers: tuple[str, ...] = ()
+    patient_liable: bool = False
     holds: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
 
 
 def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Finding], list[Finding]]:
-    """The active Coverage on the date of service (lowest order first), or a hold."""
+    """The primary Coverage on the date of service, or a hold (R8).
+
+    Primary: status active, beneficiary the patient (assembly groups Coverages by beneficiary),
+    a period that contains the date (or none), lowest `order`; one without `order` comes after
+    those with one. A Medicare Coverage that is not primary warns; the Medicare rules follow the
+    primary payer only.
+    """
     day = session.service_date
     active = [
         c
@@ -38,13 +45,21 @@ def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Findin
     ]
     if not active:
         return None, [Finding("R8", "no active Coverage for the patient on the date of service")], []
-    active.sort(key=lambda c: (c.order if c.order is not None else 1_000_000, c.reference))
+    active.sort(key=lambda c: (c.order is None, c.order or 0, c.reference))
+    primary = active[0]
     warnings = []
     if len(active) > 1:
-        warnings.append(
-            Finding("R8", f"{len(active)} active Coverages; billed to {active[0].reference} (lowest order)")
-        )
-    return active[0], [], warnings
+        warnings.append(Finding("R8", f"{len(active)} active Coverages; billed to {primary.reference} (lowest order)"))
+    for other in active[1:]:
+        if is_medicare(other) and not is_medicare(primary):
+            warnings.append(
+                Finding(
+                    "R8",
+                    f"Medicare secondary ({other.reference}): the primary payer is billed; "
+                    "Medicare's rules for dry needling apply to its crossover",
+                )
+            )
+    return primary, [], warnings
 
 
 def is_medicare(coverage: CoverageFacts) -> bool:
@@ -64,6 +79,7 @@ def apply_payer_rules(
     diagnoses: list[Diagnosis],
     tables: CodingTables,
     settings: CodingSettings,
+    taxonomies: frozenset[str],
 ) -> PayerResult:
     """Medicare: therapists never covered; others only for cLBP, sessions 13-20 KX, 21+ hold.
 
@@ -72,7 +88,7 @@ def apply_payer_rules(
     """
     result = PayerResult(coverage=coverage)
     if is_medicare(coverage):
-        _medicare(session, diagnoses, settings, result)
+        _medicare(session, diagnoses, settings, taxonomies, result)
     for policy in tables.payer_policies:
         if _matches(policy.match, policy.value, coverage):
             finding = Finding("R8", f"{policy.message} (source: {policy.source})")
@@ -80,14 +96,16 @@ def apply_payer_rules(
     return result
 
 
-def _medicare(session: Session, diagnoses: list[Diagnosis], settings: CodingSettings, result: PayerResult) -> None:
-    role = therapist_role(session.clinician)
-    if role is not None:
-        result.holds.append(
-            Finding("R8", "Medicare does not cover dry needling by therapists; ABN / patient liability path")
-        )
+def _medicare(
+    session: Session,
+    diagnoses: list[Diagnosis],
+    settings: CodingSettings,
+    taxonomies: frozenset[str],
+    result: PayerResult,
+) -> None:
+    if therapist_role(taxonomies) is not None:
+        _medicare_therapist(settings, result)
         return
-    taxonomies = session.clinician.taxonomies if session.clinician else frozenset()
     if any(t.startswith(settings.medicare_physician_prefixes) for t in taxonomies):
         pass
     elif any(t.startswith(settings.medicare_conditional_prefixes) for t in taxonomies):
@@ -100,18 +118,43 @@ def _medicare(session: Session, diagnoses: list[Diagnosis], settings: CodingSett
     else:
         result.holds.append(Finding("R8", "the clinician is not an eligible Medicare practitioner for NCD 30.3.3"))
         return
-    if not any(LOW_BACK_PAIN.match(d.code) for d in diagnoses):
+    low_back = [d for d in diagnoses if LOW_BACK_PAIN.match(d.code)]
+    if not low_back:
         result.holds.append(Finding("R8", "Medicare covers dry needling only for chronic low back pain (NCD 30.3.3)"))
         return
     result.warnings.append(Finding("R8", "document chronicity: low back pain for 12 weeks or more (NCD 30.3.3)"))
+    others = [d.code for d in diagnoses if d not in low_back]
+    if others:
+        result.warnings.append(
+            Finding("R8", f"diagnoses beside low back pain ({', '.join(others)}): NCD 30.3.3 covers cLBP only")
+        )
     number = medicare_session_number(session)
     if number > LAST_COVERED_SESSION:
         result.holds.append(
             Finding("R8", f"session {number} in 12 months: Medicare covers at most {LAST_COVERED_SESSION}")
         )
     elif number >= FIRST_KX_SESSION:
-        result.add_kx = True
+        result.modifiers = ("KX",)
         result.warnings.append(Finding("R8", f"session {number} in 12 months: KX; improvement must be documented"))
+
+
+def _medicare_therapist(settings: CodingSettings, result: PayerResult) -> None:
+    """Medicare never covers dry needling by a PT or PTA: hold, or (a deployment's choice) the
+    non-covered claim, GY (statutorily excluded) and GX with a voluntary ABN (R8)."""
+    if settings.medicare_therapist_path != "non-covered":
+        result.holds.append(
+            Finding("R8", "Medicare does not cover dry needling by therapists; ABN / patient liability path")
+        )
+        return
+    result.modifiers = ("GY", "GX") if settings.voluntary_abn else ("GY",)
+    result.patient_liable = True
+    result.warnings.append(
+        Finding(
+            "R8",
+            "Medicare does not cover dry needling by therapists: billed as non-covered "
+            f"({'/'.join(result.modifiers)}); the patient is liable",
+        )
+    )
 
 
 def _matches(kind: str, value: str, coverage: CoverageFacts) -> bool:

@@ -11,6 +11,9 @@ BILLABLE = "completed"
 IGNORED = frozenset({"entered-in-error", "not-done"})
 HELD = frozenset({"preparation", "in-progress", "on-hold", "stopped", "unknown"})
 HELD_ENCOUNTER = frozenset({"cancelled", "entered-in-error"})
+# Supporting resources (Observation, MedicationAdministration, other same-day Procedures) with
+# these statuses are ignored by every rule (R2).
+IGNORED_SUPPORTING = frozenset({"entered-in-error", "not-done", "cancelled"})
 
 
 @dataclass

@@ -115,7 +115,7 @@ def test_group_concept_counts_once_with_warning_and_does_not_hold() -> None:
         site("999999999"),  # unknown id
         {"coding": [{"system": "http://ehr.example.org/local-sites", "code": "UT"}]},
         site("47560002", LEFT),  # quadratus lumborum: LOW confidence, disabled by default
-        site(f"{TRAPEZIUS}:363698007=123037004"),  # refinement we do not understand
+        site(f"{TRAPEZIUS}:272741003=123037004"),  # a laterality that is not left, right or bilateral
     ],
 )
 def test_one_or_two_muscles_with_an_unresolved_site_hold(unresolved: dict[str, Any]) -> None:
