@@ -59,7 +59,26 @@ def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
     keep(client.search_resources("MedicationAdministration", {"subject": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("Claim", {"patient": ids, "_count": PAGE_SIZE}))
     keep(_clinicians(client, found))
+    keep(_clinic_places(client, found))
     return list(found.values())
+
+
+def _clinic_places(client: FhirClient, found: dict[str, JSON]) -> Iterator[JSON]:
+    """The Encounters' Locations and billing Organizations: their timezone extension dates a
+    session timed in UTC (R2a), and the Organization is the billing provider."""
+    wanted: dict[str, set[str]] = {"Location": set(), "Organization": set()}
+    for resource in list(found.values()):
+        if resource.get("resourceType") != "Encounter":
+            continue
+        refs = [reference(obj(place).get("location")) for place in objects(resource.get("location"))]
+        refs.append(reference(resource.get("serviceProvider")))
+        for ref in refs:
+            rtype = ref.split("/", 1)[0] if ref else None
+            if ref and rtype in wanted and ref not in found:
+                wanted[rtype].add(ref.split("/", 1)[1])
+    for rtype, ids in wanted.items():
+        if ids:
+            yield from search_by_ids(client, rtype, "_id", sorted(ids))
 
 
 def _clinicians(client: FhirClient, found: dict[str, JSON]) -> Iterator[JSON]:
