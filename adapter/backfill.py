@@ -1,4 +1,4 @@
-"""Coding a big Bulk-export into files on every core.
+"""Coding everything a source holds (code_everything), and a big Bulk export on every core.
 
 The first pass splits the export's lines into bucket files by patient, one process per group
 of files; each bucket (a case needs only its patient's resources and the shared clinicians)
@@ -14,13 +14,25 @@ from pathlib import Path
 
 from .assemble import SharedIndex
 from .fhirjson import JSON
-from .grouping import Grouped, TypeCounts, read_bucket, spill_lines_to, spill_ndjson_lines
-from .pipeline import BUCKET_BYTES, SPILL_ABOVE_BYTES, CaseCoder, RunSummary, cyclic_gc_paused, group_source
+from .grouping import Grouped, TypeCounts, read_bucket, spill_lines_to
+from .pipeline import (
+    BUCKET_BYTES,
+    SPILL_ABOVE_BYTES,
+    CaseCoder,
+    RunSummary,
+    bucket_count,
+    cyclic_gc_paused,
+    group_source,
+    spills,
+)
 from .problems import InputProblem
 from .settings import Settings
+from .sinks.base import Sink
 from .sinks.files import FileSink
+from .sinks.server import ServerSink
 from .sources.base import Source
 from .sources.ndjson import NdjsonSource
+from .sources.server import ServerSource
 from .tables import CodingTables
 
 BUCKETS_PER_WORKER = 8
@@ -29,30 +41,52 @@ _SpillResult = tuple[list[JSON], list[InputProblem], TypeCounts]
 _CodeTask = tuple[list[Path], Path, SharedIndex, Settings, CodingTables, str]
 
 
-def run_to_files(
+def code_everything(
     source: Source,
-    sink: FileSink,
+    sink: Sink,
     settings: Settings,
     workers: int | None = None,
     now: str | None = None,
-    spill_above: int = SPILL_ABOVE_BYTES,
+    spill_above: int | None = None,
+    tables: CodingTables | None = None,
 ) -> RunSummary:
-    """Like pipeline.run, but an NDJSON export over `spill_above` bytes is coded through bucket
-    files by `workers` processes (default: cores)."""
-    coder = CaseCoder(sink, settings, now=now)
+    """Code everything a source holds into a sink: the one path of `run`, backfills and the bench.
+
+    A server is read a page of patients at a time; an NDJSON export over `spill_above` bytes
+    goes through bucket files (group_source decides), coded by `workers` processes (default:
+    cores) when the sink is a directory; anything else is grouped in memory. `now` (an
+    instant) stamps what is written; a fixed one makes two runs comparable byte for byte.
+    """
+    coder = CaseCoder(sink, settings, tables, now=now)
     workers = workers or os.cpu_count() or 1
-    size = source.size_hint()
+    spill_above = SPILL_ABOVE_BYTES if spill_above is None else spill_above
     with cyclic_gc_paused():
-        if isinstance(source, NdjsonSource) and size > spill_above:
-            buckets = max(2, size // BUCKET_BYTES + 1)
-            if workers > 1:
-                # Several buckets a worker: the last bucket then runs alone for a short time only.
-                _code_in_parallel(source, max(buckets, BUCKETS_PER_WORKER * workers), coder, sink, workers)
-            else:
-                coder.code_grouped(spill_ndjson_lines(source.lines(), buckets).grouped())
+        if isinstance(source, ServerSource):
+            _code_server_pages(source, coder, sink)
+        elif (
+            isinstance(source, NdjsonSource)
+            and isinstance(sink, FileSink)
+            and workers > 1
+            and spills(source, spill_above)
+        ):
+            # Several buckets a worker: the last bucket then runs alone for a short time only.
+            buckets = max(bucket_count(source, BUCKET_BYTES), BUCKETS_PER_WORKER * workers)
+            _code_in_parallel(source, buckets, coder, sink, workers)
         else:
             coder.code_grouped(group_source(source, spill_above))
     return coder.finish()
+
+
+def _code_server_pages(source: ServerSource, coder: CaseCoder, sink: Sink) -> None:
+    """Each page of patients is coded and written before the next is read. Claims no case
+    produces any more are cancelled only when the sink is the server the data came from."""
+    same_server = isinstance(sink, ServerSink) and sink.client.base_url == source.client.base_url
+    for patients, resources in source.batches():
+        coder.code(resources)
+        if isinstance(sink, ServerSink):
+            if same_server:
+                sink.patients_complete(coder.coded(patients))
+            sink.flush()
 
 
 def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink: FileSink, workers: int) -> None:

@@ -12,16 +12,16 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from .assemble import SharedIndex, assemble_sessions
 from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, case_id, now_instant
 from .fhirjson import JSON
 from .grouping import Grouped, TypeCounts, group_by_patient, group_lines_in_memory, group_ndjson_lines
 from .problems import InputProblem
-from .rules import Decision, decide
+from .rules import decide
 from .session import Session
 from .settings import Settings
+from .sinks.base import CaseResult, Sink
 from .sources.base import Source, SourceItem
 from .sources.ndjson import NdjsonSource
 from .tables import CodingTables, load_tables
@@ -29,27 +29,6 @@ from .tables import CodingTables, load_tables
 log = logging.getLogger("adapter.pipeline")
 SPILL_ABOVE_BYTES = 32 * 1024 * 1024
 BUCKET_BYTES = 8 * 1024 * 1024
-
-
-@dataclass
-class CaseResult:
-    """One case, its decision, and the resources written for it."""
-
-    session: Session
-    decision: Decision
-    claim: JSON | None = None
-    task: JSON | None = None
-    provenance: JSON | None = None
-
-
-class Sink(Protocol):
-    """Where coded cases and input problems go (files or a FHIR server)."""
-
-    def write_case(self, result: CaseResult) -> None: ...
-
-    def write_problem(self, outcome: JSON) -> None: ...
-
-    def close(self) -> None: ...
 
 
 _SUMMARY_COUNTS = (
@@ -244,25 +223,21 @@ class CaseCoder:
         return self.summary
 
 
-def run(
-    source: Source, sink: Sink, settings: Settings, tables: CodingTables | None = None, now: str | None = None
-) -> RunSummary:
-    """Code everything a source holds into a sink; bad inputs become OperationOutcomes.
+def spills(source: Source, spill_above: int = SPILL_ABOVE_BYTES) -> bool:
+    """Whether a source is grouped through bucket files (bounded memory): the one spill decision."""
+    return isinstance(source, NdjsonSource) and source.size_hint() > spill_above
 
-    `now` (an instant) stamps what is written; a fixed one makes two runs comparable byte for byte.
-    """
-    coder = CaseCoder(sink, settings, tables, now)
-    with cyclic_gc_paused():
-        coder.code_grouped(group_source(source))
-    return coder.finish()
+
+def bucket_count(source: Source, bucket_bytes: int = BUCKET_BYTES) -> int:
+    """How many bucket files a spilled source is split into (each about `bucket_bytes`)."""
+    return max(2, source.size_hint() // bucket_bytes + 1)
 
 
 def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES) -> Grouped:
     """Big NDJSON exports go through bucket files (bounded memory); the rest is grouped in memory."""
-    size = source.size_hint()
     if isinstance(source, NdjsonSource):
-        if size > spill_above:
-            return group_ndjson_lines(source.lines(), max(2, size // BUCKET_BYTES + 1))
+        if spills(source, spill_above):
+            return group_ndjson_lines(source.lines(), bucket_count(source))
         return group_lines_in_memory(source.lines())
     return group_by_patient(source.items())
 

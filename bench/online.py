@@ -16,8 +16,9 @@ from typing import Any
 import requests
 
 from adapter.fhir.client import FhirClient
-from adapter.pipeline import CaseCoder, CaseResult, code_patient, load_run_tables
+from adapter.pipeline import CaseCoder, code_patient, load_run_tables
 from adapter.settings import Settings
+from adapter.sinks.base import CaseResult
 from adapter.sinks.server import ServerSink
 from adapter.sources.server import fetch_patients, patients_with_dry_needling
 from adapter.synthetic import ClinicGenerator

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adapter.pipeline import CaseResult, run
+from adapter.backfill import code_everything
 from adapter.settings import Settings
+from adapter.sinks.base import CaseResult
 from adapter.sources.base import SourceItem, check_resource
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -58,7 +59,7 @@ class MemorySink:
 
 def run_resources(resources: list[dict[str, Any]], settings: Settings | None = None) -> MemorySink:
     sink = MemorySink()
-    run(ListSource(resources), sink, settings or Settings())
+    code_everything(ListSource(resources), sink, settings or Settings(), workers=1)
     return sink
 
 

@@ -33,14 +33,14 @@ DRIVER = """
 import json, sys
 from pathlib import Path
 from adapter import build_kind
-from adapter.backfill import run_to_files
+from adapter.backfill import code_everything
 from adapter.settings import Settings
 from adapter.sinks.files import FileSink
 from adapter.sources import open_source
 kind, out, runs = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
 assert build_kind() == kind, build_kind()
 for name, source, spill_above in runs:
-    run_to_files(open_source(source), FileSink(out / name), Settings(), workers=2,
+    code_everything(open_source(source), FileSink(out / name), Settings(), workers=2,
                  now="2026-01-02T03:04:05Z", spill_above=spill_above)
 """
 

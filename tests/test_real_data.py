@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapter.backfill import run_to_files
+from adapter.backfill import code_everything
 from adapter.cli import main
 from adapter.settings import Settings
 from adapter.sinks.files import FileSink
@@ -133,7 +133,7 @@ def test_synthea_export_with_the_scenarios(population: Path, tmp_path: Path, buc
     source = NdjsonSource(sorted(export.glob("*.ndjson")), "synthea")
     # The threshold is moved, not the data: the same export goes through both groupings.
     spill_above = 0 if bucketed else source.size_hint() + 1
-    summary = run_to_files(source, FileSink(tmp_path / "out"), Settings(), 2, None, spill_above)
+    summary = code_everything(source, FileSink(tmp_path / "out"), Settings(), 2, None, spill_above)
     out = read_outputs(tmp_path / "out")
     check_mixed_outcomes(out)
     assert summary.types.skipped["ExplanationOfBenefit"] > 0 and summary.types.read["Procedure"] > 0

@@ -14,14 +14,10 @@ from typing import IO
 import orjson
 
 from ..fhirjson import JSON
-from ..pipeline import CaseResult
+from .base import CaseResult, SinkError
 
 OUTPUT_TYPES = ("Claim", "Task", "Provenance", "OperationOutcome")
 WRITE_BUFFER = 256 * 1024  # a backfill writes more than it reads: fewer, larger writes
-
-
-class SinkError(Exception):
-    """The sink cannot be used as given (exit status 2); nothing has been written."""
 
 
 def refuse_overwriting_source(directory: Path, inputs: list[Path]) -> None:

@@ -32,7 +32,7 @@ from ..build import (
 from ..fhir.client import FhirClient
 from ..fhir.errors import PreconditionFailed, ServerError
 from ..fhirjson import JSON, objects
-from ..pipeline import CaseResult
+from .base import CaseResult
 
 log = logging.getLogger("adapter.sink")
 CLAIM_WORKFLOW_SYSTEM = f"{systems.CANONICAL_BASE}/CodeSystem/claim-workflow"

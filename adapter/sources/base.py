@@ -7,11 +7,14 @@ import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..fhirjson import JSON
 from ..problems import InputProblem
 from ..resource_types import R4_RESOURCE_TYPES
+
+if TYPE_CHECKING:
+    from ..fhir.client import FhirClient
 
 SourceItem = JSON | InputProblem
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,60}$")
@@ -19,6 +22,14 @@ _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,60}$")
 
 class SourceError(Exception):
     """The source as a whole cannot be read (exit status 2)."""
+
+
+class SourceContext(Protocol):
+    """What opening a source from its spec may need (adapter/cli/endpoints.py provides it)."""
+
+    def client(self, base_url: str) -> FhirClient: ...
+
+    def dry_needling_codes(self) -> list[tuple[str, str]]: ...
 
 
 class Source(Protocol):
@@ -68,32 +79,3 @@ def check_resource(resource: object, where: str) -> SourceItem:
     if not isinstance(rid, str) or not rid or len(rid) > 64:
         return InputProblem(where, f"{rtype} without a usable id", "error", "required")
     return resource
-
-
-def open_source(spec: str) -> Source:
-    """A server URL, a directory of NDJSON files, an .ndjson file, or a Bundle JSON file."""
-    from .bundle import BundleFileSource
-    from .ndjson import NdjsonSource
-
-    if spec.startswith(("http://", "https://")):
-        raise SourceError("server sources are opened by the sync command's client")
-    path = Path(spec)
-    if path.is_dir():
-        return NdjsonSource(sorted(path.glob("*.ndjson")), str(path))
-    if path.is_file():
-        if path.suffix == ".ndjson":
-            return NdjsonSource([path], str(path))
-        return BundleFileSource(path)
-    raise SourceError(f"source not found: {spec}")
-
-
-def source_files(source: Source) -> list[Path]:
-    """The files a file source reads (none for other sources)."""
-    from .bundle import BundleFileSource
-    from .ndjson import NdjsonSource
-
-    if isinstance(source, NdjsonSource):
-        return list(source.files)
-    if isinstance(source, BundleFileSource):
-        return [source.path]
-    return []

@@ -24,6 +24,28 @@ PAGE_SIZE = "500"
 ID_CHUNK = 250  # ids a search names at once (POST _search beyond the GET limit)
 
 
+class ServerSource:
+    """A FHIR server as a source: pages of patients with dry needling, each page with every
+    resource the rules read for those patients (fetch_patients)."""
+
+    def __init__(self, client: FhirClient, dry_needling_codes: list[tuple[str, str]]) -> None:
+        self.client = client
+        self.codes = dry_needling_codes
+        self.description = client.base_url
+
+    def size_hint(self) -> int:
+        return 0
+
+    def batches(self) -> Iterator[tuple[list[str], list[JSON]]]:
+        """(patients, their resources), one search page of patients at a time."""
+        for patients in patients_with_dry_needling(self.client, self.codes):
+            yield patients, fetch_patients(self.client, patients)
+
+    def items(self) -> Iterator[JSON]:
+        for _, resources in self.batches():
+            yield from resources
+
+
 def search_by_ids(client: FhirClient, resource_type: str, param: str, ids: list[str], **params: str) -> Iterator[JSON]:
     """Every resource matching any of these ids in `param`, searched ID_CHUNK ids at a time."""
     for start in range(0, len(ids), ID_CHUNK):

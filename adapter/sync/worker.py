@@ -2,31 +2,24 @@
 code -> write -> watermark.
 
 It only orchestrates: reading is sources/server.py, coding is pipeline.py, writing is
-sinks/server.py, HTTP is fhir/client.py, state is sync/state.py.
+sinks/server.py, HTTP is fhir/client.py, state is sync/state.py; the command, its prints and
+exit statuses are adapter/cli/sync.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
 
 from ..assemble import patient_of
-from ..fhir.auth import auth_from_environment
-from ..fhir.client import FhirClient, RetryPolicy
-from ..fhir.errors import AuthError, FhirError, TransportError
+from ..fhir.client import FhirClient
 from ..fhirjson import JSON, reference, resource_key
-from ..pipeline import CaseCoder, RunSummary, Sink, group_source, load_run_tables
-from ..settings import Settings
-from ..sinks.files import FileSink
-from ..sinks.server import ServerSink, WriteStats
-from ..sources import open_source
+from ..pipeline import CaseCoder
+from ..sinks.server import ServerSink
 from ..sources.server import (
     code_token,
     deleted_since,
@@ -34,7 +27,6 @@ from ..sources.server import (
     patients_billed_from,
     patients_insured_by,
     patients_treated_by,
-    patients_with_dry_needling,
     patients_with_dry_needling_among,
 )
 from .state import SyncState
@@ -59,7 +51,6 @@ PAYER_TYPES = ("Organization",)
 # Our Provenances name these as the sources of a Claim (build.build_provenance).
 PROVENANCE_SOURCES = frozenset({"Procedure", "Observation", "Encounter"})
 PATIENTS_PER_BATCH = 200
-EXIT_OK, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 3
 
 
 class StopFlag:
@@ -255,101 +246,3 @@ def _last_updated(resource: JSON) -> str | None:
         return normalize_instant(value) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def make_client(base_url: str, settings: Settings) -> FhirClient:
-    """The one FHIR client of a run: timeouts, retries and TLS verification from the settings."""
-    verify: bool | str = settings.ca_bundle or True
-    return FhirClient(
-        base_url,
-        auth_from_environment(base_url, verify),
-        timeout_s=settings.http_timeout_s,
-        retry=RetryPolicy(attempts=settings.http_retry_attempts, max_delay_s=settings.http_retry_max_delay_s),
-        verify=verify,
-    )
-
-
-def run_sync_command(args: argparse.Namespace, settings: Settings) -> int:
-    """`sync --once` or `sync --watch`: exit 0 done, 1 cases failed to write, 3 server unreachable."""
-    stop = StopFlag()
-    if args.watch:
-        stop.install()
-    try:
-        client = make_client(args.server, settings)
-        sink = ServerSink(client, since=settings.since)
-        coder = CaseCoder(sink, settings, load_run_tables(settings))
-        state = SyncState(Path(args.state_dir), client.base_url)
-    except (AuthError, ValueError) as error:
-        print(f"dn-adapter: {error}")
-        return 2
-    try:
-        while True:
-            started = time.monotonic()
-            summary = sync_once(client, sink, coder, state, stop)
-            _print_summary(coder.summary, sink.stats, summary, client.requests_sent)
-            if not args.watch or stop.requested:
-                break
-            stop.event.wait(max(0.0, args.interval - (time.monotonic() - started)))
-            if stop.requested:
-                break
-    except TransportError as error:
-        print(f"dn-adapter: server unreachable: {error}")
-        return EXIT_UNREACHABLE
-    except FhirError as error:
-        print(f"dn-adapter: {error}")
-        return EXIT_FAILED
-    finally:
-        state.close()
-    return EXIT_FAILED if sink.stats.errors else EXIT_OK
-
-
-def run_against_server(source_spec: str, sink_spec: str, settings: Settings) -> int:
-    """Stateless `run` with a server as source and/or sink: code everything, write exactly once."""
-    tables = load_run_tables(settings)
-    sink_client = make_client(sink_spec, settings) if sink_spec.startswith(("http://", "https://")) else None
-    sink: Sink = ServerSink(sink_client, since=settings.since) if sink_client else FileSink(Path(sink_spec))
-    coder = CaseCoder(sink, settings, tables)
-    try:
-        if source_spec.startswith(("http://", "https://")):
-            source_client = make_client(source_spec, settings)
-            codes = tables.dry_needling_codes()
-            for patients in patients_with_dry_needling(source_client, codes):
-                coder.code(fetch_patients(source_client, patients))
-                if isinstance(sink, ServerSink):
-                    if sink_client and sink_client.base_url == source_client.base_url:
-                        sink.patients_complete(coder.coded(patients))
-                    sink.flush()
-        else:
-            source = open_source(source_spec)
-            coder.code_grouped(group_source(source))
-        summary = coder.finish()
-    except TransportError as error:
-        print(f"dn-adapter: server unreachable: {error}")
-        return EXIT_UNREACHABLE
-    except (FhirError, AuthError) as error:
-        print(f"dn-adapter: {error}")
-        return EXIT_FAILED
-    stats = sink.stats if isinstance(sink, ServerSink) else None
-    _print_summary(summary, stats, None, None)
-    return EXIT_FAILED if stats and stats.errors else EXIT_OK
-
-
-def _print_summary(
-    summary: RunSummary, stats: WriteStats | None, sync: SyncSummary | None, requests: int | None
-) -> None:
-    print("dn-adapter summary:")
-    for line in summary.lines():
-        print("  " + line)
-    if sync:
-        print(
-            f"  changed resources: {sync.changed_resources}, deleted: {sync.deleted_resources} "
-            f"(patients re-coded: {sync.patients}, retried: {sync.retried})"
-        )
-    if stats:
-        print(
-            f"  written:          created={stats.created} updated={stats.updated} cancelled={stats.cancelled} "
-            f"unchanged={stats.unchanged} tasks={stats.tasks} transactions={stats.transactions}"
-        )
-        print(f"  write errors:     {len(stats.errors)}")
-    if requests is not None:
-        print(f"  HTTP requests:    {requests}")

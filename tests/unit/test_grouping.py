@@ -94,7 +94,7 @@ def test_parallel_and_sequential_runs_write_the_same(tmp_path: Path, monkeypatch
     for workers in (1, 2):
         out = tmp_path / f"out-{workers}"
         source = NdjsonSource(sorted(export.glob("*.ndjson")), "export")
-        summary = backfill.run_to_files(source, FileSink(out), Settings(), workers=workers)
+        summary = backfill.code_everything(source, FileSink(out), Settings(), workers=workers)
         outputs[workers] = {
             rtype: sorted(json.loads(line)["id"] for line in (out / f"{rtype}.ndjson").read_text().splitlines())
             for rtype in ("Claim", "Task", "OperationOutcome")

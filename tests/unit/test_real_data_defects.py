@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapter.backfill import run_to_files
+from adapter.backfill import code_everything
 from adapter.cli import main
 from adapter.settings import Settings
 from adapter.sinks.files import FileSink
@@ -53,7 +53,7 @@ def test_contained_resource_type_first_in_line_does_not_lose_the_session(tmp_pat
     line = (tmp_path / "export" / "Procedure.ndjson").read_text()
     assert line.index('"resourceType": "Observation"') < line.index('"resourceType": "Procedure"')
     sink = FileSink(tmp_path / "out")
-    run_to_files(
+    code_everything(
         NdjsonSource(sorted((tmp_path / "export").glob("*.ndjson")), "x"), sink, Settings(), 1, None, spill_above
     )
     claims = read_ndjson(tmp_path / "out" / "Claim.ndjson")
@@ -223,7 +223,7 @@ def test_unread_types_are_skipped_unparsed_and_counted(tmp_path: Path, spill_abo
         json.dumps({"resourceType": "Immunization", "id": "i", "patient": {"reference": case.patient}}) + "\n"
     )
     sink = FileSink(tmp_path / "out")
-    summary = run_to_files(NdjsonSource(sorted(export.glob("*.ndjson")), "x"), sink, Settings(), 1, None, spill_above)
+    summary = code_everything(NdjsonSource(sorted(export.glob("*.ndjson")), "x"), sink, Settings(), 1, None, spill_above)
     assert summary.input_problems == 0
     assert summary.types.skipped == {"ExplanationOfBenefit": 3, "Immunization": 1, "Patient": 1}
     assert summary.types.read["Procedure"] == 1 and summary.types.read["PractitionerRole"] == 1
@@ -237,5 +237,5 @@ def test_a_line_with_a_name_that_is_no_type_is_parsed_and_reported(tmp_path: Pat
     export.mkdir()
     (export / "Widget.ndjson").write_text('{"resourceType": "Widget", "id": "w"}\n')
     sink = FileSink(tmp_path / "out")
-    summary = run_to_files(NdjsonSource([export / "Widget.ndjson"], "x"), sink, Settings(), 1)
+    summary = code_everything(NdjsonSource([export / "Widget.ndjson"], "x"), sink, Settings(), 1)
     assert summary.input_problems == 1

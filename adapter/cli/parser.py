@@ -1,25 +1,11 @@
-"""The command line (fhir-contract.md): `run` codes a source into a sink; `sync` runs the worker."""
+"""Every option of every command; the help texts are the reference (docs/configuration.md)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
-from . import __version__, build_kind
-from .settings import ConfigError, Settings, load_settings
-from .sinks.files import SinkError
-from .sources import SourceError, open_source, source_files
-from .tables import MappingError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_INTERRUPTED = 130
-DEMO_DATA = Path(__file__).resolve().parent / "demo" / "clinic-day.json"
+from .. import __version__, build_kind
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,58 +76,3 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         choices=("debug", "info", "warning", "error"),
         help="level of the JSON-lines log on stderr (default info)",
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a command; returns the exit status (see the epilog and docs/configuration.md)."""
-    args = build_parser().parse_args(argv)
-    from .logs import configure_logging
-
-    configure_logging(args.log_level)
-    try:
-        settings = load_settings(args.config)
-        if args.since:
-            settings = _with_since(settings, args.since)
-        if args.command == "run":
-            return _run(args, settings)
-        from .sync.worker import run_sync_command
-
-        return run_sync_command(args, settings)
-    except (ConfigError, MappingError, SourceError, SinkError) as error:
-        print(f"dn-adapter: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("dn-adapter: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def _with_since(settings: Settings, since: str) -> Settings:
-    try:
-        date.fromisoformat(since)
-    except ValueError as error:
-        raise ConfigError(f"--since must be YYYY-MM-DD, got {since!r}") from error
-    return replace(settings, since=since)
-
-
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from .backfill import run_to_files
-    from .sinks.files import FileSink, refuse_overwriting_source
-
-    source_spec = args.source or str(DEMO_DATA)
-    sink_spec = args.sink or "out"
-    if source_spec.startswith(("http://", "https://")) or sink_spec.startswith(("http://", "https://")):
-        from .sync.worker import run_against_server
-
-        return run_against_server(source_spec, sink_spec, settings)
-    source = open_source(source_spec)
-    refuse_overwriting_source(Path(sink_spec), source_files(source))
-    sink = FileSink(Path(sink_spec))
-    try:
-        summary = run_to_files(source, sink, settings)
-    except BaseException:
-        sink.discard()
-        raise
-    print(f"dn-adapter run: {source.description} -> {sink_spec}")
-    for line in summary.lines():
-        print("  " + line)
-    return EXIT_OK

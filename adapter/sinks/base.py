@@ -1,0 +1,46 @@
+"""What every sink receives: the coded case, and the Sink protocol (files, a FHIR server, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ..fhirjson import JSON
+from ..rules import Decision
+from ..session import Session
+
+if TYPE_CHECKING:
+    from ..fhir.client import FhirClient
+
+
+class SinkError(Exception):
+    """The sink cannot be used as given (exit status 2); nothing has been written."""
+
+
+@dataclass
+class CaseResult:
+    """One case, its decision, and the resources written for it."""
+
+    session: Session
+    decision: Decision
+    claim: JSON | None = None
+    task: JSON | None = None
+    provenance: JSON | None = None
+
+
+class Sink(Protocol):
+    """Where coded cases and input problems go (files or a FHIR server)."""
+
+    def write_case(self, result: CaseResult) -> None: ...
+
+    def write_problem(self, outcome: JSON) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkContext(Protocol):
+    """What opening a sink from its spec may need (adapter/cli/endpoints.py provides it)."""
+
+    since: str | None
+
+    def client(self, base_url: str) -> FhirClient: ...
