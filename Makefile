@@ -29,6 +29,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check adapter tests bench scripts
 	$(BIN)/ruff format --check adapter tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## The mypyc-compiled build in build/compiled/ (run it with scripts/run-compiled; needs a C compiler)
 compiled: $(VENV)/.installed
@@ -46,4 +47,4 @@ hapi-down:
 	tests/hapi-server/hapi.sh down $(HAPI_PORT)
 
 clean:
-	rm -rf out build $(VENV) tests/hapi-server/target .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out build dist *.egg-info $(VENV) tests/hapi-server/target .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,11 @@ from typing import Any
 from . import systems
 from .concept_maps import ConceptMapError, load_concept_maps
 
-DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+# An installed wheel carries the mappings inside the package; a checkout has them at its top level.
+_PACKAGED_MAPPINGS = Path(__file__).resolve().parent / "_data" / "mappings"
+DEFAULT_MAPPINGS = (
+    _PACKAGED_MAPPINGS if _PACKAGED_MAPPINGS.is_dir() else Path(__file__).resolve().parent.parent / "mappings"
+)
 ACUPUNCTURE_CODES = frozenset({"97810", "97811", "97813", "97814"})
 CONFIDENCE_LEVELS = ("P", "HIGH", "S", "MEDIUM", "LOW")
 

@@ -21,7 +21,7 @@ from adapter.settings import Settings
 from adapter.sinks.base import CaseResult
 from adapter.sinks.server import ServerSink
 from adapter.sources.server import fetch_patients, patients_with_dry_needling
-from adapter.synthetic import ClinicGenerator
+from tests.synthetic import ClinicGenerator
 from tests.reliability.proxy import FaultProxy
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

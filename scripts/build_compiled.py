@@ -50,7 +50,9 @@ COMPILED_MODULES = (
     "adapter/rules/diagnosis.py",
     "adapter/rules/modifiers.py",
     "adapter/rules/muscles.py",
+    "adapter/rules/modifier_extensions.py",
     "adapter/rules/payers.py",
+    "adapter/rules/service_date.py",
     "adapter/rules/status.py",
 )
 

@@ -9,6 +9,7 @@ port="${HAPI_TEST_PORT:-8089}"
 "$BIN/ruff" check adapter tests bench scripts
 "$BIN/ruff" format --check adapter tests bench scripts
 "$BIN/mypy"
+"$BIN/lint-imports"   # the layer contracts in .importlinter
 
 trap 'tests/hapi-server/hapi.sh down "$port"' EXIT
 base="$(tests/hapi-server/hapi.sh up "$port")"

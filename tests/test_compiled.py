@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from adapter.synthetic import write_ndjson_export
+from tests.synthetic import write_ndjson_export
 from scripts.build_compiled import ensure_compiled
 from tests.factory import Case, site
 from tests.helpers import SCENARIOS

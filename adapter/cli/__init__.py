@@ -6,8 +6,8 @@ sinks from their specs (through the registries in `adapter.sources` and `adapter
 """
 
 from .exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from .main import DEMO_DATA, main
-from .parser import build_parser
+from .main import main
+from .parser import DEMO_DATA, build_parser
 
 __all__ = [
     "DEMO_DATA",

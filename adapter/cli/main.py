@@ -7,7 +7,6 @@ from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 from ..settings import ConfigError, Settings, load_settings
 from ..sinks import SinkError
@@ -15,8 +14,6 @@ from ..sources import SourceError
 from ..tables import MappingError
 from .exit_codes import EXIT_INTERRUPTED, EXIT_USAGE
 from .parser import build_parser
-
-DEMO_DATA = Path(__file__).resolve().parent.parent / "demo" / "clinic-day.json"
 
 
 def _commands() -> dict[str, Callable[[Namespace, Settings], int]]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from .. import __version__, build_kind
 
+DEMO_DATA = Path(__file__).resolve().parent.parent / "demo" / "clinic-day.json"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; its help texts are the reference for every option."""

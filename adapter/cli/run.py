@@ -12,7 +12,7 @@ from ..settings import Settings
 from ..sinks import FileSink, ServerSink
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
-from .main import DEMO_DATA
+from .parser import DEMO_DATA
 from .summary import print_summary
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapter.grouping import Grouped, group_by_patient, group_ndjson_lines
 from adapter.sources.ndjson import NdjsonSource
-from adapter.synthetic import write_ndjson_export
+from tests.synthetic import write_ndjson_export
 
 
 def groups_of(grouped: Grouped) -> dict[str, list[str]]:

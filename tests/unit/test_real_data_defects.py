@@ -223,7 +223,9 @@ def test_unread_types_are_skipped_unparsed_and_counted(tmp_path: Path, spill_abo
         json.dumps({"resourceType": "Immunization", "id": "i", "patient": {"reference": case.patient}}) + "\n"
     )
     sink = FileSink(tmp_path / "out")
-    summary = code_everything(NdjsonSource(sorted(export.glob("*.ndjson")), "x"), sink, Settings(), 1, None, spill_above)
+    summary = code_everything(
+        NdjsonSource(sorted(export.glob("*.ndjson")), "x"), sink, Settings(), 1, None, spill_above
+    )
     assert summary.input_problems == 0
     assert summary.types.skipped == {"ExplanationOfBenefit": 3, "Immunization": 1, "Patient": 1}
     assert summary.types.read["Procedure"] == 1 and summary.types.read["PractitionerRole"] == 1

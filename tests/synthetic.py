@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import systems
+from adapter import systems
 
 JSON = dict[str, Any]
 MUSCLES = [
