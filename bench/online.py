@@ -21,8 +21,8 @@ from adapter.settings import Settings
 from adapter.sinks.base import CaseResult
 from adapter.sinks.server import ServerSink
 from adapter.sources.server import fetch_patients, patients_with_dry_needling
-from tests.synthetic import ClinicGenerator
 from tests.reliability.proxy import FaultProxy
+from tests.synthetic import ClinicGenerator
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 # method, url, params, body, headers, and the next link the response carried (if any)

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.synthetic import write_ndjson_export  # noqa: E402
 from scripts.build_compiled import ensure_compiled  # noqa: E402
+from tests.synthetic import write_ndjson_export  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 

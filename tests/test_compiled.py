@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.synthetic import write_ndjson_export
 from scripts.build_compiled import ensure_compiled
 from tests.factory import Case, site
 from tests.helpers import SCENARIOS
+from tests.synthetic import write_ndjson_export
 from tests.unit.test_fuzz import FIELDS, mutate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from adapter import systems  # noqa: E402
 from adapter.fhir.client import FhirClient  # noqa: E402
-from tests.synthetic import write_ndjson_export  # noqa: E402
 from bench.online import reset_and_load  # noqa: E402
 from tests.reliability.proxy import FaultProxy  # noqa: E402
+from tests.synthetic import write_ndjson_export  # noqa: E402
 
 CAMPAIGN_PORT = 8093
 
