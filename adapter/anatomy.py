@@ -1,17 +1,27 @@
-"""Body sites to muscles (R4): the three laterality encodings, regions, unknown codes, text.
+"""Body sites to muscles (R4): every body-site and laterality encoding the adapter reads.
 
-Pure functions over SiteInput and the muscle map. A site either yields muscles (with side) or
-is 'unresolved' with a reason; it is never guessed.
+Two steps, both here: reading a documented site out of FHIR JSON (bodySite, the
+procedure-targetBodyStructure and bodySite extensions, contained or separate BodyStructures,
+R5-shaped ones) into a SiteInput, and resolving a SiteInput against the muscle map
+(expressions, sides as qualifiers or second codings, pre-coordinated lateral concepts, local
+codes through ConceptMaps, regions, text). A site either yields muscles (with side) or is
+'unresolved' with a reason; it is never guessed. No I/O: BodyStructures are looked up through
+the caller's `find`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import systems
+from .fhirjson import JSON, as_list, codes_in, codings, objects, reference, resource_key, text
+from .problems import InputProblem
 from .session import Muscle, SiteInput
 from .tables import CodingTables
+
+FindResource = Callable[[str | None], JSON | None]
 
 _LEFT = {systems.LEFT, systems.UNILATERAL_LEFT}
 _RIGHT = {systems.RIGHT, systems.UNILATERAL_RIGHT}
@@ -27,6 +37,58 @@ class SiteReading:
     muscles: tuple[Muscle, ...] = ()
     unresolved: str | None = None
     warnings: tuple[str, ...] = ()
+
+
+def sites_of_procedure(resource: JSON, key: str, find: FindResource, problems: list[InputProblem]) -> list[SiteInput]:
+    """Every documented site of a Procedure: bodySite entries and targeted BodyStructures (R4)."""
+    sites = []
+    for i, site in enumerate(as_list(resource.get("bodySite"))):
+        sites.append(site_from_concept(site, f"{key} bodySite[{i}]", resource, find, problems))
+    for i, extension in enumerate(objects(resource.get("extension"))):
+        if extension.get("url") == systems.TARGET_BODY_STRUCTURE:
+            ref = reference(extension.get("valueReference"))
+            sites.append(_site_from_body_structure(ref, f"{key} targetBodyStructure[{i}]", resource, find, problems))
+    return sites
+
+
+def site_from_concept(
+    concept: object, origin: str, container: JSON, find: FindResource, problems: list[InputProblem]
+) -> SiteInput:
+    """A bodySite CodeableConcept, or the BodyStructure its R5-style bodySite extension names."""
+    if not isinstance(concept, dict):
+        return SiteInput(origin, problem="bodySite is not a CodeableConcept")
+    for extension in objects(concept.get("extension")):
+        if extension.get("url") == systems.BODY_SITE_REFERENCE:
+            ref = reference(extension.get("valueReference"))
+            return _site_from_body_structure(ref, origin, container, find, problems)
+    return SiteInput(origin, codings=tuple(codings(concept)), text=text(concept.get("text")))
+
+
+def _site_from_body_structure(
+    ref: str | None, origin: str, container: JSON, find: FindResource, problems: list[InputProblem]
+) -> SiteInput:
+    """location and locationQualifier of a contained (`#id`) or separate BodyStructure."""
+    structure: JSON | None = None
+    if ref and ref.startswith("#"):
+        structure = next((c for c in objects(container.get("contained")) if c.get("id") == ref[1:]), None)
+    elif ref and ref.startswith("BodyStructure/"):
+        structure = find(ref)
+    if structure is None:
+        where = resource_key(container) or origin
+        problems.append(
+            InputProblem(where, f"body structure {ref or '(no reference)'} is not in the source", "error", "not-found")
+        )
+        return SiteInput(origin, problem=f"body structure {ref or '(no reference)'} not found")
+    location = structure.get("location")
+    qualifiers = structure.get("locationQualifier")
+    included = next(objects(structure.get("includedStructure")), None)  # R5-shaped senders
+    if location is None and included is not None:
+        location = included.get("structure")
+        qualifiers = included.get("laterality")
+    if not isinstance(location, dict):
+        return SiteInput(origin, problem="body structure has no location")
+    laterality = tuple(code for q in as_list(qualifiers) for code in codes_in(q, systems.SNOMED))
+    return SiteInput(origin, codings=tuple(codings(location)), text=text(location.get("text")), laterality=laterality)
 
 
 def parse_expression(expression: str) -> tuple[str, list[tuple[str, str]]] | None:

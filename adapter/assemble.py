@@ -14,6 +14,7 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from . import systems
+from .anatomy import site_from_concept, sites_of_procedure
 from .fhirjson import (
     JSON,
     LogicalTarget,
@@ -42,7 +43,6 @@ from .session import (
     ProcedureFacts,
     RoleFacts,
     Session,
-    SiteInput,
 )
 from .settings import CodingSettings
 from .tables import CodingTables
@@ -239,7 +239,7 @@ class _Assembler:
             service_date=day,
             encounter=encounter,
             clinician=clinician.key if clinician else None,
-            sites=tuple(self.sites_of_procedure(resource, key)),
+            sites=tuple(sites_of_procedure(resource, key, self.index.get, self.problems)),
             has_injectate=key in self._injected,
             modifier_extensions=tuple(
                 text(e.get("url")) or "(no url)" for e in objects(resource.get("modifierExtension"))
@@ -288,55 +288,6 @@ class _Assembler:
 
     def _shared_or_own(self, ref: str | None) -> JSON | None:
         return self.shared.get(ref) or self.index.get(ref)
-
-    def sites_of_procedure(self, resource: JSON, key: str) -> list[SiteInput]:
-        """Every documented site: bodySite entries and targeted BodyStructures (R4)."""
-        sites = []
-        for i, site in enumerate(as_list(resource.get("bodySite"))):
-            sites.append(self._site_from_concept(site, f"{key} bodySite[{i}]", resource))
-        for i, extension in enumerate(objects(resource.get("extension"))):
-            if extension.get("url") == systems.TARGET_BODY_STRUCTURE:
-                sites.append(
-                    self._site_from_body_structure(
-                        reference(extension.get("valueReference")), f"{key} targetBodyStructure[{i}]", resource
-                    )
-                )
-        return sites
-
-    def _site_from_concept(self, concept: object, origin: str, container: JSON) -> SiteInput:
-        if not isinstance(concept, dict):
-            return SiteInput(origin, problem="bodySite is not a CodeableConcept")
-        for extension in objects(concept.get("extension")):
-            if extension.get("url") == systems.BODY_SITE_REFERENCE:
-                return self._site_from_body_structure(reference(extension.get("valueReference")), origin, container)
-        return SiteInput(origin, codings=tuple(codings(concept)), text=text(concept.get("text")))
-
-    def _site_from_body_structure(self, ref: str | None, origin: str, container: JSON) -> SiteInput:
-        structure: JSON | None = None
-        if ref and ref.startswith("#"):
-            structure = next((c for c in objects(container.get("contained")) if c.get("id") == ref[1:]), None)
-        elif ref and ref.startswith("BodyStructure/"):
-            structure = self.index.get(ref)
-        if structure is None:
-            where = resource_key(container) or origin
-            self.problems.append(
-                InputProblem(
-                    where, f"body structure {ref or '(no reference)'} is not in the source", "error", "not-found"
-                )
-            )
-            return SiteInput(origin, problem=f"body structure {ref or '(no reference)'} not found")
-        location = structure.get("location")
-        qualifiers = structure.get("locationQualifier")
-        included = next(objects(structure.get("includedStructure")), None)  # R5-shaped senders
-        if location is None and included is not None:
-            location = included.get("structure")
-            qualifiers = included.get("laterality")
-        if not isinstance(location, dict):
-            return SiteInput(origin, problem="body structure has no location")
-        laterality = tuple(code for q in as_list(qualifiers) for code in codes_in(q, systems.SNOMED))
-        return SiteInput(
-            origin, codings=tuple(codings(location)), text=text(location.get("text")), laterality=laterality
-        )
 
     def _procedures_with_injectate(self) -> set[str]:
         injected = set()
@@ -523,7 +474,13 @@ class _Assembler:
             if observation.get("bodySite") is not None:
                 for i, site in enumerate(as_list(observation.get("bodySite"))):
                     sites.append(
-                        self._site_from_concept(site, f"{key} bodySite" + (f"[{i}]" if i else ""), observation)
+                        site_from_concept(
+                            site,
+                            f"{key} bodySite" + (f"[{i}]" if i else ""),
+                            observation,
+                            self.index.get,
+                            self.problems,
+                        )
                     )
             facts.append(
                 ObservationFacts(
@@ -632,6 +589,10 @@ def assemble_sessions(
             )
         )
     return sessions, assembler.problems
+
+
+def _observation_origin(key: str, position: int) -> str:
+    return f"{key} bodySite" + (f"[{position}]" if position else "")
 
 
 def _encounter_facts(ref: str, encounter: JSON | None) -> EncounterFacts:

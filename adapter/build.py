@@ -246,8 +246,38 @@ def build_provenance(
     for procedure in session.procedures:
         if procedure.reference not in decision.counted_procedures:
             entities.append({"role": "source", "what": {"reference": procedure.reference}})
-    provenance_id = f"{claim['id']}-{hashlib.sha256((recorded + activity).encode()).hexdigest()[:12]}"
-    return provenance_shell(provenance_id, f"Claim/{claim['id']}", recorded, activity, reason, entities)
+    written_id = provenance_id(case_id(session), claim_fingerprint(claim), activity)
+    return provenance_shell(written_id, f"Claim/{claim['id']}", recorded, activity, reason, entities)
+
+
+def provenance_id(cid: str, fingerprint: str, activity: str) -> str:
+    """The id of our Provenance for writing this content to the case's Claim: the one rule.
+
+    Derived from the content, so rewriting the same content updates one Provenance, never adds a
+    second, and a Claim without the Provenance of its present content was edited by someone else
+    (sinks/server.py, `_edited_outside`).
+    """
+    return f"{cid[:40]}-{hashlib.sha256(f'{fingerprint}|{activity}'.encode()).hexdigest()[:16]}"
+
+
+def build_cancelled_claim(existing: JSON) -> JSON:
+    """An existing Claim of ours, cancelled (no session is billable under its case key any more)."""
+    return {**existing, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
+
+
+def build_empty_task(patient: str, claim_id: str, authored: str) -> JSON:
+    """A review Task on one of our Claims with no reasons yet (the sink writes its description)."""
+    return {
+        "resourceType": "Task",
+        "meta": written_by_meta(systems.TASK_PROFILE),
+        "status": "requested",
+        "intent": "order",
+        "code": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": "dry-needling-review"}]},
+        "focus": {"reference": f"Claim/{claim_id}"},
+        "for": {"reference": patient},
+        "authoredOn": authored,
+        "description": "",
+    }
 
 
 def provenance_shell(

@@ -30,10 +30,11 @@ def make_client(base_url: str, settings: Settings) -> FhirClient:
 class Endpoints:
     """Opens a run's source and sink; a server named twice gets one client."""
 
-    def __init__(self, settings: Settings, tables: CodingTables) -> None:
+    def __init__(self, settings: Settings, tables: CodingTables, validate: bool = False) -> None:
         self.settings = settings
         self.tables = tables
         self.since = settings.since
+        self.validate = validate
         self._clients: dict[str, FhirClient] = {}
 
     def client(self, base_url: str) -> FhirClient:

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a directory (receives Claim.ndjson, Task.ndjson, Provenance.ndjson, "
         "OperationOutcome.ndjson) or a FHIR server base URL. Default: ./out/",
     )
+    run.add_argument(
+        "--validate",
+        action="store_true",
+        help="check every resource against the FHIR R4 models before a file sink writes it; a case that "
+        "fails is not written and gets an OperationOutcome naming the element (a server sink always checks)",
+    )
     _common_options(run)
 
     sync = commands.add_parser(

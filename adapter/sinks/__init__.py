@@ -22,7 +22,7 @@ def _is_url(spec: str) -> bool:
 
 def _open_files(spec: str, context: SinkContext, source_files: list[Path]) -> Sink:
     refuse_overwriting_source(Path(spec), source_files)
-    return FileSink(Path(spec))
+    return FileSink(Path(spec), validate=context.validate)
 
 
 SINKS: list[tuple[str, Callable[[str], bool], SinkOpener]] = [

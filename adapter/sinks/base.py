@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ..build import build_operation_outcome, case_id, now_instant
 from ..fhirjson import JSON
+from ..problems import InputProblem
 from ..rules import Decision
 from ..session import Session
 
@@ -42,5 +44,14 @@ class SinkContext(Protocol):
     """What opening a sink from its spec may need (adapter/cli/endpoints.py provides it)."""
 
     since: str | None
+    validate: bool
 
     def client(self, base_url: str) -> FhirClient: ...
+
+
+def refusal_outcome(result: CaseResult, reasons: str) -> JSON:
+    """The OperationOutcome for a case a sink refused to write (its resources are not valid R4)."""
+    problem = InputProblem(
+        f"case {case_id(result.session)}", f"not written, not valid R4: {reasons}", "error", "invalid"
+    )
+    return build_operation_outcome(problem, now_instant())

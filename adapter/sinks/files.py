@@ -14,7 +14,8 @@ from typing import IO
 import orjson
 
 from ..fhirjson import JSON
-from .base import CaseResult, SinkError
+from .base import CaseResult, SinkError, refusal_outcome
+from .validation import describe, invalid_reason
 
 OUTPUT_TYPES = ("Claim", "Task", "Provenance", "OperationOutcome")
 WRITE_BUFFER = 256 * 1024  # a backfill writes more than it reads: fewer, larger writes
@@ -37,8 +38,10 @@ def refuse_overwriting_source(directory: Path, inputs: list[Path]) -> None:
 class FileSink:
     """Writes one NDJSON file per output resource type into a directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, validate: bool = False) -> None:
         self.directory = directory
+        self.validate = validate
+        self.refused = 0
         directory.mkdir(parents=True, exist_ok=True)
         self._handles: dict[str, IO[bytes]] = {
             rtype: (directory / f".{rtype}.ndjson.partial").open("wb", buffering=WRITE_BUFFER) for rtype in OUTPUT_TYPES
@@ -50,9 +53,15 @@ class FileSink:
         self._handles[resource["resourceType"]].write(orjson.dumps(resource, option=orjson.OPT_APPEND_NEWLINE))
 
     def write_case(self, result: CaseResult) -> None:
-        for resource in (result.claim, result.task, result.provenance):
-            if resource is not None:
-                self._write(resource)
+        resources = [r for r in (result.claim, result.task, result.provenance) if r is not None]
+        if self.validate:
+            reasons = [f"{describe(r)} {reason}" for r in resources if (reason := invalid_reason(r))]
+            if reasons:  # none of the case is written: a Claim without its Provenance would mislead
+                self.refused += 1
+                self._write(refusal_outcome(result, "; ".join(reasons)))
+                return
+        for resource in resources:
+            self._write(resource)
 
     def write_problem(self, outcome: JSON) -> None:
         self._write(outcome)

@@ -21,18 +21,21 @@ from typing import Any
 
 from .. import systems
 from ..build import (
+    build_cancelled_claim,
+    build_empty_task,
     build_provenance,
     case_id,
     claim_fingerprint,
     describe_reasons,
     now_instant,
+    provenance_id,
     provenance_shell,
-    written_by_meta,
 )
 from ..fhir.client import FhirClient
 from ..fhir.errors import PreconditionFailed, ServerError
 from ..fhirjson import JSON, objects
 from .base import CaseResult
+from .validation import describe, invalid_reason
 
 log = logging.getLogger("adapter.sink")
 CLAIM_WORKFLOW_SYSTEM = f"{systems.CANONICAL_BASE}/CodeSystem/claim-workflow"
@@ -143,7 +146,7 @@ class ServerSink:
                     )
                     continue
                 ref = f"Claim/{claim['id']}"
-                body = {**claim, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
+                body = build_cancelled_claim(claim)
                 reason = "no session has this case key any more (its date, clinician or patient was amended)"
                 written_id = provenance_id(cid, claim_fingerprint(body), ORPHAN)
                 provenance = provenance_shell(written_id, ref, now_instant(), UPDATE, reason, [])
@@ -187,6 +190,9 @@ class ServerSink:
             self._commit(chunk, conflicts_left)
 
     def _commit(self, chunk: list[tuple[CaseResult, list[JSON]]], conflicts_left: int) -> None:
+        chunk = self._valid_only(chunk)
+        if not chunk:
+            return
         bundle = {
             "resourceType": "Bundle",
             "type": "transaction",
@@ -207,6 +213,21 @@ class ServerSink:
             return
         for _, entries in chunk:
             self._count(entries)
+
+    def _valid_only(self, chunk: list[tuple[CaseResult, list[JSON]]]) -> list[tuple[CaseResult, list[JSON]]]:
+        """The cases whose every resource is valid R4; the others fail without a request (validation.py)."""
+        valid = []
+        for case, entries in chunk:
+            reasons = [
+                f"{describe(e['resource'])} {reason}"
+                for e in entries
+                if "resource" in e and (reason := invalid_reason(e["resource"]))
+            ]
+            if reasons:
+                self._failed([(case, entries)], "not valid R4, not sent: " + "; ".join(reasons))
+            else:
+                valid.append((case, entries))
+        return valid
 
     def _refused(self, chunk: list[tuple[CaseResult, list[JSON]]], conflicts_left: int, error: ServerError) -> None:
         if len(chunk) > 1 and 400 <= error.status < 500:
@@ -315,7 +336,7 @@ class ServerSink:
         if self._hands_off(existing):
             return []  # a person decides: see _wanted_task
         ref = f"Claim/{existing['id']}"
-        body = {**existing, "status": "cancelled", "meta": written_by_meta(systems.CLAIM_PROFILE)}
+        body = build_cancelled_claim(existing)
         reason = (
             "session no longer billable ("
             + (describe_reasons(case.decision.no_claim_tasks) if case.decision.no_claim_tasks else "R2/R5/R6: no line")
@@ -328,7 +349,6 @@ class ServerSink:
 
     def _provenance(self, case: CaseResult, claim: JSON, target: str, activity: str, reason: str | None) -> JSON:
         provenance = build_provenance(claim, case.session, case.decision, now_instant(), activity, reason)
-        provenance["id"] = provenance_id(case_id(case.session), claim_fingerprint(claim), activity)
         provenance["target"] = [{"reference": target}]
         return {"resource": provenance, "request": {"method": "PUT", "url": f"Provenance/{provenance['id']}"}}
 
@@ -411,11 +431,6 @@ def _is_conflict(error: ServerError) -> bool:
     return "HFJ_RES_SEARCH_URL" in error.message or ("HAPI-0550" in error.message and "Unique" in error.message)
 
 
-def provenance_id(cid: str, fingerprint: str, activity: str) -> str:
-    """The id of our Provenance for writing this content to the case's Claim (see _edited_outside)."""
-    return f"{cid[:40]}-{hashlib.sha256(f'{fingerprint}|{activity}'.encode()).hexdigest()[:16]}"
-
-
 def _to_change(case: CaseResult, claims: dict[str, list[JSON]]) -> JSON | None:
     """The existing Claim this case would update or cancel (None when it writes no change)."""
     existing = claims.get(case_id(case.session), [None])[0]
@@ -427,17 +442,7 @@ def _to_change(case: CaseResult, claims: dict[str, list[JSON]]) -> JSON | None:
 
 
 def _empty_task(case: CaseResult, existing: JSON) -> JSON:
-    return {
-        "resourceType": "Task",
-        "meta": written_by_meta(systems.TASK_PROFILE),
-        "status": "requested",
-        "intent": "order",
-        "code": {"coding": [{"system": systems.REVIEW_REASON_SYSTEM, "code": "dry-needling-review"}]},
-        "focus": {"reference": f"Claim/{existing['id']}"},
-        "for": {"reference": case.session.patient},
-        "authoredOn": now_instant(),
-        "description": "",
-    }
+    return build_empty_task(case.session.patient, existing["id"], now_instant())
 
 
 def _identifier_value(resource: JSON) -> str | None:

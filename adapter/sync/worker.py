@@ -20,10 +20,9 @@ from ..fhir.client import FhirClient
 from ..fhirjson import JSON, reference, resource_key
 from ..pipeline import CaseCoder
 from ..sinks.server import ServerSink
-from ..sources.server import (
-    code_token,
+from ..sources.server import code_token, fetch_patients
+from .searches import (
     deleted_since,
-    fetch_patients,
     patients_billed_from,
     patients_insured_by,
     patients_treated_by,

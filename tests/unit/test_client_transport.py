@@ -263,7 +263,7 @@ def test_secrets_never_show_in_reprs() -> None:
 @responses.activate
 def test_a_server_without_history_means_deletions_are_not_seen(caplog: pytest.LogCaptureFixture) -> None:
     """EHRs that keep no type history answer 4xx: the pass goes on, and the log says what is missed."""
-    from adapter.sources.server import deleted_since
+    from adapter.sync.searches import deleted_since
 
     responses.get(f"{BASE}/Procedure/_history", status=405, json={"resourceType": "OperationOutcome"})
     fhir, _ = client()
@@ -275,7 +275,7 @@ def test_a_server_without_history_means_deletions_are_not_seen(caplog: pytest.Lo
 @responses.activate
 def test_a_deleted_resource_is_known_by_its_last_live_version() -> None:
     """The history names the deleted id; its own history gives the version with the patient."""
-    from adapter.sources.server import deleted_since
+    from adapter.sync.searches import deleted_since
 
     history = {
         "resourceType": "Bundle",

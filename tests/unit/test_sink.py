@@ -7,13 +7,13 @@ from typing import Any
 
 import responses
 
-from adapter.build import claim_fingerprint
+from adapter.build import claim_fingerprint, provenance_id
 from adapter.fhir.client import FhirClient, RetryPolicy
 from adapter.grouping import group_by_patient
 from adapter.pipeline import code_patient, load_run_tables
 from adapter.settings import Settings
 from adapter.sinks.base import CaseResult
-from adapter.sinks.server import ServerSink, provenance_id
+from adapter.sinks.server import ServerSink
 from tests.factory import Case, site
 from tests.helpers import ListSource, claim_of, sent_body
 
