@@ -1,15 +1,25 @@
-"""Settings of the coding rules and of a run, with their defaults and a TOML loader.
+"""Settings of the coding rules and of a run, with their defaults, a TOML loader and
+DN_ADAPTER_* environment overrides.
 
-Every setting is documented in docs/configuration.md. Secrets are never settings: they come
-from files or environment variables named here (see fhir/auth.py).
+The settings are pydantic dataclasses: every value is checked where it is set (a TOML file,
+the environment, or code), so a wrong type, an out-of-range value or an unknown key is refused
+with the key named (exit 2), and a string never passes where a number belongs. Every setting
+is documented in docs/configuration.md. Secrets are never settings: they come from files or
+environment variables named in fhir/auth.py.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import field, fields, replace
 from pathlib import Path
 from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 from . import systems
 from .tables import DEFAULT_MAPPINGS
@@ -31,7 +41,11 @@ class ConfigError(ValueError):
     """The configuration file cannot be used."""
 
 
-@dataclass(frozen=True)
+# Strict: no "60" for 60 or "yes" for true. Unknown keys are refused by the loader, by name.
+_CHECKED = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=False)
+
+
+@dataclass(frozen=True, config=_CHECKED)
 class CodingSettings:
     """Settings the pure coding rules read."""
 
@@ -84,7 +98,7 @@ class CodingSettings:
             raise ConfigError(f"[coding] voluntary_abn must be true or false, got {self.voluntary_abn!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CHECKED)
 class Settings:
     """All settings of a run."""
 
@@ -94,33 +108,66 @@ class Settings:
     cms_ptp_files: tuple[Path, ...] = ()
     local_dry_needling_codes: tuple[tuple[str, str], ...] = ()
     since: str | None = None
-    http_timeout_s: float = 60.0
-    http_retry_attempts: int = 6
-    http_retry_max_delay_s: float = 60.0
+    # HTTP: per request, attempts per request, and the longest wait between two attempts.
+    http_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    http_retry_attempts: int = Field(default=6, ge=1, le=50)
+    http_retry_max_delay_s: float = Field(default=60.0, ge=0, le=3600)
     ca_bundle: str | None = None
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Settings from a TOML file ([coding] and [run] tables), or the defaults."""
-    if path is None:
-        return Settings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"cannot read configuration {path}: {error}") from error
-    coding = _apply(CodingSettings(), data.get("coding", {}), "coding")
-    run: dict[str, Any] = dict(data.get("run", {}))
+ENV_PREFIX = "DN_ADAPTER_"
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from a TOML file ([coding] and [run] tables), then DN_ADAPTER_CODING_<KEY> and
+    DN_ADAPTER_RUN_<KEY> environment overrides (JSON values, or plain strings), or the defaults."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read configuration {path}: {error}") from error
+    base = path.parent if path is not None else Path.cwd()
+    coding_values = {**dict(data.get("coding", {})), **_from_environment(environ, "CODING", CodingSettings)}
+    run_values = {**dict(data.get("run", {})), **_from_environment(environ, "RUN", Settings)}
+    coding = _apply(CodingSettings(), coding_values, "coding")
+    run: dict[str, Any] = dict(run_values)
     settings = Settings(coding=coding)
     if "mappings_dir" in run:
-        run["mappings_dir"] = (path.parent / run["mappings_dir"]).resolve()
+        run["mappings_dir"] = (base / str(run["mappings_dir"])).resolve()
     if "cms_ptp_files" in run:
-        run["cms_ptp_files"] = tuple((path.parent / p).resolve() for p in run["cms_ptp_files"])
+        run["cms_ptp_files"] = tuple((base / str(p)).resolve() for p in _as_list(run["cms_ptp_files"], "cms_ptp_files"))
     if "local_dry_needling_codes" in run:
-        run["local_dry_needling_codes"] = tuple(
-            (str(c["system"]), str(c["code"])) for c in run["local_dry_needling_codes"]
-        )
+        try:
+            run["local_dry_needling_codes"] = tuple(
+                (str(c["system"]), str(c["code"])) for c in _as_list(run["local_dry_needling_codes"], "codes")
+            )
+        except (KeyError, TypeError) as error:
+            raise ConfigError("[run] local_dry_needling_codes: each entry needs a system and a code") from error
     applied: Settings = _apply(settings, run, "run")
     return applied
+
+
+def _from_environment(environ: Mapping[str, str] | None, table: str, model: Any) -> dict[str, Any]:
+    """The settings of one table given as DN_ADAPTER_<TABLE>_<KEY>; other DN_ADAPTER_* names
+    (the secrets of fhir/auth.py) are not settings and are left alone."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for item in fields(model):
+        value = environ.get(f"{ENV_PREFIX}{table}_{item.name.upper()}")
+        if value is None or item.name == "coding":
+            continue
+        try:
+            found[item.name] = json.loads(value)
+        except json.JSONDecodeError:
+            found[item.name] = value
+    return found
+
+
+def _as_list(value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"[run] {key} must be a list, got {value!r}")
+    return value
 
 
 def _apply(target: Any, values: dict[str, Any], table: str) -> Any:
@@ -129,4 +176,9 @@ def _apply(target: Any, values: dict[str, Any], table: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown setting(s) in [{table}]: {', '.join(sorted(unknown))}")
     converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return replace(target, **converted)
+    try:
+        return replace(target, **converted)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first.get("loc", ())) or "?"
+        raise ConfigError(f"[{table}] {key}: {first.get('msg')} (got {first.get('input')!r})") from error
