@@ -72,41 +72,21 @@ def build_claim(session: Session, decision: Decision, settings: CodingSettings, 
         for i, ref in enumerate(decision.counted_procedures, start=1)
     ]
     supporting = [
-        {
-            "sequence": i,
-            "category": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]
-            },
-            "valueReference": {"reference": ref},
-        }
+        _information(i, {"valueReference": {"reference": ref}})
         for i, ref in enumerate(decision.counted_procedures + decision.counted_observations, start=1)
     ]
+    notes = []
     if decision.muscles:
-        supporting.append(
-            {
-                "sequence": len(supporting) + 1,
-                "category": {
-                    "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}
-                    ]
-                },
-                "valueString": f"{decision.muscle_count} muscle(s) needled: "
-                + ", ".join(f"{m.muscle} ({m.side})" if m.side != "none" else m.muscle for m in decision.muscles),
-            }
+        notes.append(
+            f"{decision.muscle_count} muscle(s) needled: "
+            + ", ".join(f"{m.muscle} ({m.side})" if m.side != "none" else m.muscle for m in decision.muscles)
         )
     if decision.patient_liable:
-        supporting.append(
-            {
-                "sequence": len(supporting) + 1,
-                "category": {
-                    "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}
-                    ]
-                },
-                "valueString": "Medicare does not cover dry needling by a therapist: billed as non-covered "
-                f"({', '.join(m for m in decision.modifiers if m in ('GY', 'GX'))}); the patient is liable (R8)",
-            }
+        notes.append(
+            "Medicare does not cover dry needling by a therapist: billed as non-covered "
+            f"({', '.join(m for m in decision.modifiers if m in ('GY', 'GX'))}); the patient is liable (R8)"
         )
+    supporting += [_information(len(supporting) + i, {"valueString": note}) for i, note in enumerate(notes, start=1)]
     coverage = (
         {"reference": decision.coverage.reference}
         if decision.coverage
@@ -330,6 +310,17 @@ def build_operation_outcome(problem: InputProblem, recorded: str) -> JSON:
                 "location": [problem.where],
             }
         ],
+    }
+
+
+def _information(sequence: int, value: JSON) -> JSON:
+    """One Claim.supportingInfo entry of category `info`."""
+    return {
+        "sequence": sequence,
+        "category": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/claiminformationcategory", "code": "info"}]
+        },
+        **value,
     }
 
 
