@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import requests
 
-from .errors import AuthError
+from .errors import AuthError, FhirError
+from .transport import Transport
 
 TOKEN_REFRESH_MARGIN_S = 60.0
 ASSERTION_LIFETIME_S = 300  # SMART Backend Services: the client assertion's exp is at most 5 minutes
@@ -105,6 +106,7 @@ class SmartBackendAuth:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         verify: bool | str = True,
+        transport: Transport | None = None,
     ) -> None:
         if algorithm not in ("RS384", "ES384"):
             raise AuthError("SMART Backend Services needs RS384 or ES384")
@@ -115,9 +117,9 @@ class SmartBackendAuth:
         self.scopes = scopes
         self.algorithm = algorithm
         self.token_endpoint = token_endpoint
-        self.session = session or requests.Session()
+        # Token requests go through the same transport as FHIR calls: retries and size limits.
+        self.transport = transport or Transport(timeout_s=30, verify=verify, session=session)
         self.clock = clock
-        self.verify = verify
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -140,11 +142,14 @@ class SmartBackendAuth:
             return self.token_endpoint
         url = f"{self.base_url}/.well-known/smart-configuration"
         try:
-            response = self.session.get(url, headers={"Accept": "application/json"}, timeout=30, verify=self.verify)
-            response.raise_for_status()
-            endpoint = response.json().get("token_endpoint")
-        except (requests.RequestException, ValueError) as error:
+            answer = self.transport.send(
+                "GET", url, headers=lambda: {"Accept": "application/json"}, what="smart-configuration"
+            )
+        except FhirError as error:
             raise AuthError(f"cannot read {url}: {type(error).__name__}") from error
+        if answer.status != 200 or answer.payload is None:
+            raise AuthError(f"cannot read {url}: HTTP {answer.status}")
+        endpoint = answer.payload.get("token_endpoint")
         same_origin = isinstance(endpoint, str) and urlsplit(endpoint)[:2] == urlsplit(self.base_url)[:2]
         if not isinstance(endpoint, str) or not (endpoint.startswith("https://") or same_origin):
             # The assertion is a credential: only over TLS, or to the server we were configured with.
@@ -174,12 +179,18 @@ class SmartBackendAuth:
             "client_assertion": assertion,
         }
         try:
-            response = self.session.post(str(self.token_endpoint), data=data, timeout=30, verify=self.verify)
-        except requests.RequestException as error:
+            answer = self.transport.send(
+                "POST",
+                str(self.token_endpoint),
+                headers=lambda: {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+                what="token request",
+                data=urlencode(data).encode(),
+            )
+        except FhirError as error:
             raise AuthError(f"token endpoint unreachable: {type(error).__name__}") from error
-        if response.status_code != 200:
-            raise AuthError(f"token endpoint refused the client assertion: HTTP {response.status_code}")
-        body = response.json()
+        if answer.status != 200:
+            raise AuthError(f"token endpoint refused the client assertion: HTTP {answer.status}")
+        body = answer.payload or {}
         token = body.get("access_token")
         if not isinstance(token, str):
             raise AuthError("token endpoint answered without an access_token")

@@ -1,7 +1,6 @@
-"""FhirClient: one request choke point with timeouts, retries, re-authentication and paging.
+"""FhirClient: one request choke point with re-authentication, same-origin links, paging and
+FHIR error statuses; sending, retries and size limits are the Transport's (transport.py).
 
-Retries only transient failures (connection errors, timeouts, 408, 429, 500, 502, 503, 504)
-with exponential backoff and full jitter, honouring Retry-After (seconds or HTTP-date), capped.
 Our writes are all conditional or version-aware, so retrying one whose first attempt may have
 landed is safe: the retry matches the existing resource instead of creating a second.
 """
@@ -9,40 +8,27 @@ landed is safe: the retry matches the existing resource instead of creating a se
 from __future__ import annotations
 
 import email.utils
-import json
-import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 import requests
 
 from .auth import Auth, NoAuth
-from .errors import ForeignHostError, PreconditionFailed, ResponseTooLarge, ServerError, TransportError
+from .errors import ForeignHostError, ProtocolError, error_for_status
+from .transport import JSON, Params, RetryPolicy, Transport
+from .transport import parse_retry_after as parse_retry_after
 
-log = logging.getLogger("adapter.fhir")
+__all__ = ["FhirClient", "RetryPolicy", "next_link", "outcome_message", "parse_retry_after"]
 FHIR_JSON = "application/fhir+json"
 MAX_GET_QUERY = 1500
-TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-JSON = dict[str, Any]
-Params = Mapping[str, str | list[str]]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry a transient failure."""
-
-    attempts: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 60.0
 
 
 class FhirClient:
-    """A small FHIR REST client over requests; every request goes through `request`."""
+    """A small FHIR REST client; every request goes through `request`, and every byte through
+    the one Transport (retries, Retry-After, size limits, no redirects)."""
 
     def __init__(
         self,
@@ -56,6 +42,7 @@ class FhirClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
@@ -63,14 +50,19 @@ class FhirClient:
             raise ValueError(f"not an http(s) base URL: {base_url}")
         self.origin = (parts.scheme, parts.netloc.lower())
         self.auth = auth or NoAuth()
-        self.timeout_s = timeout_s
-        self.retry = retry or RetryPolicy()
-        self.verify = verify
-        self.max_response_bytes = max_response_bytes
-        self.session = session or requests.Session()
-        self.sleep = sleep
-        self.rng = rng or random.Random()
-        self.requests_sent = 0
+        self.transport = transport or Transport(
+            timeout_s=timeout_s,
+            retry=retry,
+            verify=verify,
+            max_response_bytes=max_response_bytes,
+            session=session,
+            sleep=sleep,
+            rng=rng,
+        )
+
+    @property
+    def requests_sent(self) -> int:
+        return self.transport.requests_sent
 
     # -- the choke point ---------------------------------------------------------------------
 
@@ -85,7 +77,10 @@ class FhirClient:
         what: str | None = None,
         form: Params | None = None,
     ) -> tuple[JSON | None, requests.structures.CaseInsensitiveDict[str]]:
-        """Send one FHIR request (retrying transient failures); the parsed body and headers."""
+        """Send one FHIR request (the transport retries transient failures); the parsed body and headers.
+
+        A 401 re-authenticates once; a redirect is not followed; an error status raises its type.
+        """
         target = self._absolute(url)
         what = what or f"{method} {urlsplit(target).path}"
         data: bytes | None = orjson.dumps(body) if body is not None else None
@@ -93,92 +88,27 @@ class FhirClient:
         if form is not None:
             data = urlencode(form, doseq=True).encode()
             content_type = "application/x-www-form-urlencoded"
-        reauthenticated = False
-        attempt = 0
-        while True:
-            attempt += 1
-            send_headers = {"Accept": FHIR_JSON, **(headers or {}), **self.auth.headers()}
+
+        def send_headers() -> dict[str, str]:
+            sent = {"Accept": FHIR_JSON, **(headers or {}), **self.auth.headers()}
             if data is not None:
-                send_headers["Content-Type"] = content_type
-            try:
-                self.requests_sent += 1
-                response = self.session.request(
-                    method,
-                    target,
-                    params=params,
-                    data=data,
-                    headers=send_headers,
-                    timeout=self.timeout_s,
-                    verify=self.verify,
-                    stream=True,
-                    allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as error:
-                # A certificate that does not verify will not verify on a retry either.
-                raise TransportError(
-                    f"{what}: TLS verification failed (configure ca_bundle for a private CA)"
-                ) from error
-            except (requests.ConnectionError, requests.Timeout) as error:
-                if attempt >= self.retry.attempts:
-                    raise TransportError(f"{what}: {type(error).__name__} after {attempt} attempts") from error
-                self._wait(attempt, None, what, type(error).__name__)
+                sent["Content-Type"] = content_type
+            return sent
+
+        reauthenticated = False
+        while True:
+            answer = self.transport.send(method, target, headers=send_headers, what=what, params=params, data=data)
+            if answer.status == 401 and not reauthenticated:
+                reauthenticated = True
+                self.auth.invalidate()
                 continue
-            with response:
-                status = response.status_code
-                if status == 401 and not reauthenticated:
-                    reauthenticated = True
-                    self.auth.invalidate()
-                    attempt -= 1
-                    continue
-                if status in TRANSIENT_STATUSES and attempt < self.retry.attempts:
-                    self._wait(attempt, response.headers.get("Retry-After"), what, str(status))
-                    continue
-                if 300 <= status < 400:
-                    # Redirects are not followed: a redirect could carry the credentials elsewhere.
-                    raise ServerError(status, what, f"redirect to {response.headers.get('Location', '?')} not followed")
-                try:
-                    payload = self._read_json(response, what)
-                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                    if attempt >= self.retry.attempts:
-                        raise TransportError(f"{what}: body cut off after {attempt} attempts") from error
-                    self._wait(attempt, None, what, "truncated body")
-                    continue
-                if status >= 400:
-                    error_type = PreconditionFailed if status == 412 else ServerError
-                    raise error_type(status, what, outcome_message(payload))
-                return payload, response.headers
-
-    def _read_json(self, response: requests.Response, what: str) -> JSON | None:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ResponseTooLarge(f"{what}: response of {declared} bytes exceeds {self.max_response_bytes}")
-        chunks, size = [], 0
-        for chunk in response.iter_content(chunk_size=65536):
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise ResponseTooLarge(f"{what}: response exceeds {self.max_response_bytes} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        if not raw.strip():
-            return None
-        try:
-            parsed = json.loads(raw)
-        except (ValueError, RecursionError):
-            if response.status_code >= 400:
-                return None  # an HTML error page: the status says enough
-            raise ServerError(response.status_code, what, "response is not JSON") from None
-        return parsed if isinstance(parsed, dict) else None
-
-    def _wait(self, attempt: int, retry_after: str | None, what: str, reason: str) -> None:
-        delay = min(self.retry.max_delay_s, self.retry.base_delay_s * 2 ** (attempt - 1))
-        delay = self.rng.uniform(0, delay)
-        asked = parse_retry_after(retry_after)
-        if asked is not None:
-            delay = min(self.retry.max_delay_s, max(delay, asked))
-        log.warning(
-            "retrying", extra={"request": what, "reason": reason, "attempt": attempt, "delay_s": round(delay, 2)}
-        )
-        self.sleep(delay)
+            if 300 <= answer.status < 400:
+                # Redirects are not followed: a redirect could carry the credentials elsewhere.
+                location = answer.headers.get("Location", "?")
+                raise ProtocolError(answer.status, what, f"redirect to {location} not followed")
+            if answer.status >= 400:
+                raise error_for_status(answer.status, what, outcome_message(answer.payload))
+            return answer.payload, answer.headers
 
     def _absolute(self, url: str) -> str:
         """Resolve a path or link against the base; refuse anything outside its origin."""
@@ -210,13 +140,13 @@ class FhirClient:
             else:
                 page, _ = self.request("GET", url, params=query, headers=headers, what=f"search {resource_type}")
             if page is None or page.get("resourceType") != "Bundle":
-                raise ServerError(200, f"search {resource_type}", "a search page that is not a Bundle")
+                raise ProtocolError(200, f"search {resource_type}", "a search page that is not a Bundle")
             pages += 1
             yield page
             url = next_link(page)
             query = None
             if pages > 100_000:
-                raise ServerError(200, f"search {resource_type}", "too many pages (a next-link loop?)")
+                raise ProtocolError(200, f"search {resource_type}", "too many pages (a next-link loop?)")
 
     def request_form(
         self, url: str, form: Params, headers: dict[str, str], what: str
@@ -233,7 +163,7 @@ class FhirClient:
     def transaction(self, bundle: JSON) -> JSON:
         response, _ = self.request("POST", "", body=bundle, what=f"{bundle.get('type', 'transaction')} Bundle")
         if response is None:
-            raise ServerError(200, "transaction", "empty response")
+            raise ProtocolError(200, "transaction", "empty response")
         return response
 
     def server_time(self) -> str | None:
@@ -251,20 +181,6 @@ def next_link(page: JSON) -> str | None:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return str(link["url"])
     return None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds or as an HTTP-date, as seconds from now (never negative)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def outcome_message(payload: JSON | None) -> str:

@@ -33,5 +33,29 @@ class ServerError(FhirError):
         self.message = message
 
 
-class PreconditionFailed(ServerError):
+class ClientError(ServerError):
+    """4xx: the server refused this request as made (not transient; a retry changes nothing)."""
+
+
+class ConflictError(ClientError):
+    """409 or 412: a write lost a race with another writer; re-read and decide again."""
+
+
+class PreconditionFailed(ConflictError):
     """412: a version-aware (If-Match) write lost a race; re-read and decide again."""
+
+
+class ProtocolError(ServerError):
+    """The server answered outside the protocol: a redirect, a body that is not JSON or not the
+    Bundle a search returns, an empty transaction response."""
+
+
+def error_for_status(status: int, what: str, message: str) -> ServerError:
+    """The error type of an HTTP error status."""
+    if status == 412:
+        return PreconditionFailed(status, what, message)
+    if status == 409:
+        return ConflictError(status, what, message)
+    if 400 <= status < 500:
+        return ClientError(status, what, message)
+    return ServerError(status, what, message)

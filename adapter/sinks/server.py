@@ -32,7 +32,7 @@ from ..build import (
     provenance_shell,
 )
 from ..fhir.client import FhirClient
-from ..fhir.errors import PreconditionFailed, ServerError
+from ..fhir.errors import ClientError, ConflictError, ServerError
 from ..fhirjson import JSON, objects
 from .base import CaseResult
 from .validation import describe, invalid_reason
@@ -230,7 +230,7 @@ class ServerSink:
         return valid
 
     def _refused(self, chunk: list[tuple[CaseResult, list[JSON]]], conflicts_left: int, error: ServerError) -> None:
-        if len(chunk) > 1 and 400 <= error.status < 500:
+        if len(chunk) > 1 and isinstance(error, ClientError):
             for one in chunk:  # isolate the case the server refuses; the others still land
                 self._commit([one], conflicts_left)
             return
@@ -276,9 +276,7 @@ class ServerSink:
         params = {"_id": ",".join(sorted(candidates)), "_elements": "id", "_count": "500"}
         try:
             found = {p.get("id") for p in self.client.search_resources("Provenance", params)}
-        except ServerError as error:
-            if not 400 <= error.status < 500:
-                raise
+        except ClientError:
             log.warning("Provenance not readable: edits made outside the adapter are not detected")
             return set()
         return {c["id"] for c in claims} - {candidates[i] for i in found if isinstance(i, str) and i in candidates}
@@ -426,7 +424,7 @@ def _is_conflict(error: ServerError) -> bool:
     creates of one identifier with a unique-constraint failure on its HFJ_RES_SEARCH_URL table
     (HAPI-0550, seen on 8.8.0 with H2), which means the same thing: the other writer won.
     """
-    if isinstance(error, PreconditionFailed) or error.status == 409:
+    if isinstance(error, ConflictError):
         return True
     return "HFJ_RES_SEARCH_URL" in error.message or ("HAPI-0550" in error.message and "Unique" in error.message)
 

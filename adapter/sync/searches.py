@@ -11,7 +11,7 @@ import logging
 
 from .. import systems
 from ..fhir.client import FhirClient
-from ..fhir.errors import ServerError
+from ..fhir.errors import ClientError, ServerError
 from ..fhirjson import JSON, obj, objects, reference, resource_key, text
 from ..sources.server import PAGE_SIZE, code_token, search_by_ids, subjects
 
@@ -105,9 +105,7 @@ def patients_billed_from(client: FhirClient, sources: list[str]) -> set[str]:
                 ref = reference(target)
                 if ref and ref.startswith("Claim/"):
                     claims.add(ref.split("/", 1)[1])
-    except ServerError as error:
-        if not 400 <= error.status < 500:
-            raise
+    except ClientError:
         log.warning("Provenance not readable: records moved between patients are not followed")
         return set()
     ours = f"{systems.CASE_IDENTIFIER_SYSTEM}|"  # Claims of ours only

@@ -319,3 +319,18 @@ def test_code_token_names_every_spelling_of_the_system() -> None:
         "urn:oid:2.16.840.1.113883.6.12|20560",
         "http://ehr.example/local|DN",
     ]
+
+
+@responses.activate
+def test_token_requests_go_through_the_one_transport() -> None:
+    """A 503 from the token endpoint is retried with Retry-After like any FHIR call (issue 13)."""
+    from adapter.fhir.transport import RetryPolicy, Transport
+
+    token_url = "http://fhir.test/auth/token"
+    responses.post(token_url, status=503, headers={"Retry-After": "2"})
+    responses.post(token_url, json={"access_token": "t1", "expires_in": 300})
+    waits: list[float] = []
+    transport = Transport(retry=RetryPolicy(attempts=3), sleep=waits.append)
+    auth = SmartBackendAuth(BASE, "c", _rsa_key(), "k", "s", token_endpoint=token_url, transport=transport)
+    assert auth.headers() == {"Authorization": "Bearer t1"}
+    assert waits == [2.0] and transport.requests_sent == 2

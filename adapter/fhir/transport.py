@@ -1,0 +1,172 @@
+"""One HTTP transport for every request the adapter sends: FHIR calls and token requests alike.
+
+It sends one request and reads its JSON body. Transient failures (connection errors, timeouts,
+408, 429, 500, 502, 503, 504, a body cut off) are retried with exponential backoff and full
+jitter, honouring Retry-After (seconds or HTTP-date), capped by our own limit. Bodies are read
+streamed, up to a size limit. Redirects are never followed: a redirect could carry the
+credentials elsewhere. What a status means (an error, a re-authentication) is the caller's.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .errors import ProtocolError, ResponseTooLarge, TransportError
+
+log = logging.getLogger("adapter.fhir")
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+JSON = dict[str, Any]
+Params = Mapping[str, str | list[str]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry a transient failure."""
+
+    attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response: its status, its JSON body (None when empty, or not JSON on an error status), headers."""
+
+    status: int
+    payload: JSON | None
+    headers: requests.structures.CaseInsensitiveDict[str]
+
+
+class Transport:
+    """Sends requests with retries, Retry-After, size limits and no redirects (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+        verify: bool | str = True,
+        max_response_bytes: int = 64 * 1024 * 1024,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self.verify = verify
+        self.max_response_bytes = max_response_bytes
+        self.session = session or requests.Session()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.requests_sent = 0
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Callable[[], dict[str, str]],
+        what: str,
+        params: Params | None = None,
+        data: bytes | None = None,
+    ) -> Answer:
+        """Send until an answer that is not transient, or the attempts run out.
+
+        `headers` is asked again before every attempt, so a refreshed token is sent on a retry.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.requests_sent += 1
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers(),
+                    timeout=self.timeout_s,
+                    verify=self.verify,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.SSLError as error:
+                # A certificate that does not verify will not verify on a retry either.
+                raise TransportError(
+                    f"{what}: TLS verification failed (configure ca_bundle for a private CA)"
+                ) from error
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if attempt >= self.retry.attempts:
+                    raise TransportError(f"{what}: {type(error).__name__} after {attempt} attempts") from error
+                self._wait(attempt, None, what, type(error).__name__)
+                continue
+            with response:
+                status = response.status_code
+                if status in TRANSIENT_STATUSES and attempt < self.retry.attempts:
+                    self._wait(attempt, response.headers.get("Retry-After"), what, str(status))
+                    continue
+                if 300 <= status < 400:
+                    return Answer(status, None, response.headers)
+                try:
+                    payload = self._read_json(response, what)
+                except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+                    if attempt >= self.retry.attempts:
+                        raise TransportError(f"{what}: body cut off after {attempt} attempts") from error
+                    self._wait(attempt, None, what, "truncated body")
+                    continue
+                return Answer(status, payload, response.headers)
+
+    def _read_json(self, response: requests.Response, what: str) -> JSON | None:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise ResponseTooLarge(f"{what}: response of {declared} bytes exceeds {self.max_response_bytes}")
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise ResponseTooLarge(f"{what}: response exceeds {self.max_response_bytes} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            return None
+        try:
+            parsed = json.loads(raw)
+        except (ValueError, RecursionError):
+            if response.status_code >= 400:
+                return None  # an HTML error page: the status says enough
+            raise ProtocolError(response.status_code, what, "response is not JSON") from None
+        return parsed if isinstance(parsed, dict) else None
+
+    def _wait(self, attempt: int, retry_after: str | None, what: str, reason: str) -> None:
+        delay = min(self.retry.max_delay_s, self.retry.base_delay_s * 2 ** (attempt - 1))
+        delay = self.rng.uniform(0, delay)
+        asked = parse_retry_after(retry_after)
+        if asked is not None:
+            delay = min(self.retry.max_delay_s, max(delay, asked))
+        log.warning(
+            "retrying", extra={"request": what, "reason": reason, "attempt": attempt, "delay_s": round(delay, 2)}
+        )
+        self.sleep(delay)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds or as an HTTP-date, as seconds from now (never negative)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
