@@ -137,6 +137,29 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
     }
 
 
+def validation_cost(sessions: int, seed: int, sample: int = 3000) -> dict[str, float]:
+    """What checking a written resource against the R4 models costs (sinks/validation.py): the
+    server sink pays it for every resource it sends, `run --validate` for every one it writes."""
+    import time
+
+    from adapter.sinks.validation import invalid_reason
+
+    export = export_for(sessions, seed)
+    with tempfile.TemporaryDirectory() as out:
+        measure(["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"])
+        written = [
+            json.loads(line)
+            for rtype in ("Claim", "Task", "Provenance")
+            for line in (Path(out) / f"{rtype}.ndjson").read_text().splitlines()[: sample // 3]
+        ]
+    invalid_reason(written[0])  # loads the models once, outside the timing
+    started = time.perf_counter()
+    refused = sum(1 for resource in written if invalid_reason(resource))
+    per_resource_ms = (time.perf_counter() - started) * 1000 / max(1, len(written))
+    print(f"validation: resources={len(written)} refused={refused} per_resource_ms={per_resource_ms:.3f}")
+    return {"resources": len(written), "refused": refused, "per_resource_ms": per_resource_ms}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, required=True, help="number of synthetic sessions")
@@ -161,6 +184,7 @@ def main() -> None:
         online(args.server, args.sessions, args.seed, args.latency_ms)
         return
     results = [offline(args.sessions, args.seed, args.repeat)]
+    validation_cost(args.sessions, args.seed)
     if args.scale:
         results.append(offline(args.sessions * args.scale, args.seed, args.repeat))
     for r in reversed(results):  # the last line is always the one for N = --sessions
