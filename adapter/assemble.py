@@ -9,19 +9,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from . import systems
 from .anatomy import site_from_concept, sites_of_procedure
+from .clinicians import ClinicianFinder
 from .fhirjson import (
     JSON,
-    LogicalTarget,
     as_list,
     codes_in,
     codings,
-    identifier_keys,
     logical_target,
     obj,
     objects,
@@ -31,6 +29,7 @@ from .fhirjson import (
     text,
     version_of,
 )
+from .indexes import PatientIndex, SharedIndex
 from .problems import InputProblem
 from .rules.service_date import clinic_zone, local_service_date
 from .rules.status import HELD_ENCOUNTER, IGNORED, IGNORED_SUPPORTING
@@ -41,132 +40,18 @@ from .session import (
     EncounterFacts,
     ObservationFacts,
     ProcedureFacts,
-    RoleFacts,
     Session,
 )
 from .settings import CodingSettings
 from .tables import CodingTables
 
-SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location", "Device", "Medication"})
-PATIENT_FIELDS = {
-    "Patient": None,
-    "Coverage": "beneficiary",
-    "Encounter": "subject",
-    "Procedure": "subject",
-    "Observation": "subject",
-    "Condition": "subject",
-    "MedicationAdministration": "subject",
-    "BodyStructure": "patient",
-    "Claim": "patient",
-}
-KNOWN_TYPES = SHARED_TYPES | set(PATIENT_FIELDS)
 _IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
 _VOID_CLAIM = frozenset({"cancelled", "entered-in-error"})
 
 
-def patient_of(resource: JSON) -> str | None:
-    """The patient a per-patient resource belongs to, as 'Patient/id'."""
-    rtype = resource.get("resourceType")
-    if rtype == "Patient":
-        return resource_key(resource)
-    field_name = PATIENT_FIELDS.get(rtype) if isinstance(rtype, str) else None
-    ref = reference(resource.get(field_name)) if field_name else None
-    return ref if ref and ref.startswith("Patient/") else None
-
-
-class _IdentifierIndex:
-    """Resources by their identifiers, to resolve references that name a target by identifier."""
-
-    def __init__(self) -> None:
-        self.keys: dict[tuple[str, str], list[str]] = defaultdict(list)
-
-    def add(self, resource: JSON, key: str) -> None:
-        for pair in identifier_keys(resource):
-            if key not in self.keys[pair]:
-                self.keys[pair].append(key)
-
-    def find(self, target: LogicalTarget) -> str | None:
-        """The one resource with that identifier (and type, when given); None if none or several."""
-        rtype, system, value = target
-        keys = [k for k in self.keys.get((system, value), ()) if rtype is None or k.startswith(f"{rtype}/")]
-        return keys[0] if len(keys) == 1 else None
-
-
-@dataclass
-class SharedIndex:
-    """Clinicians, roles and organizations, shared by every patient's cases."""
-
-    resources: dict[str, JSON] = field(default_factory=dict)
-    roles_of_practitioner: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    clinicians: dict[str, Clinician] = field(default_factory=dict)
-    identifiers: _IdentifierIndex = field(default_factory=_IdentifierIndex)
-    # Roles whose practitioner is named by identifier, resolved once every shared resource is in.
-    pending_roles: list[tuple[str, LogicalTarget]] = field(default_factory=list)
-
-    def add(self, resource: JSON) -> None:
-        key = resource_key(resource)
-        if key is None:
-            return
-        self.resources[key] = resource
-        self.identifiers.add(resource, key)
-        if resource.get("resourceType") == "PractitionerRole":
-            practitioner = reference(resource.get("practitioner"))
-            target = logical_target(resource.get("practitioner"))
-            if practitioner:
-                self._add_role(practitioner, key)
-            elif target:
-                self.pending_roles.append((key, target))
-
-    def _add_role(self, practitioner: str, role: str) -> None:
-        if role not in self.roles_of_practitioner[practitioner]:
-            self.roles_of_practitioner[practitioner].append(role)
-
-    def roles_of(self, practitioner: str) -> list[str]:
-        """The PractitionerRoles naming this Practitioner, by reference or by identifier."""
-        if self.pending_roles:
-            pending, self.pending_roles = self.pending_roles, []
-            for role, target in pending:
-                found = self.identifiers.find(target)
-                if found:
-                    self._add_role(found, role)
-                else:
-                    self.pending_roles.append((role, target))
-        return self.roles_of_practitioner.get(practitioner, [])
-
-    def resolve(self, value: object) -> str | None:
-        """A Reference as 'Type/id': literal, or by identifier among the shared resources."""
-        ref = reference(value)
-        if ref is not None:
-            return ref
-        target = logical_target(value)
-        return self.identifiers.find(target) if target else None
-
-    def get(self, ref: str | None) -> JSON | None:
-        return self.resources.get(ref) if ref else None
-
-
-class _PatientIndex:
-    """One patient's resources by 'Type/id' and by identifier."""
-
-    def __init__(self, resources: Iterable[JSON]) -> None:
-        self.by_key: dict[str, JSON] = {}
-        self.by_type: dict[str, list[JSON]] = defaultdict(list)
-        self.identifiers = _IdentifierIndex()
-        for resource in resources:
-            key = resource_key(resource)
-            if key:
-                self.by_key[key] = resource
-                self.by_type[str(resource["resourceType"])].append(resource)
-                if "identifier" in resource:
-                    self.identifiers.add(resource, key)
-
-    def get(self, ref: str | None) -> JSON | None:
-        return self.by_key.get(ref) if ref else None
-
-
 class _Assembler:
     def __init__(
-        self, patient: str, index: _PatientIndex, shared: SharedIndex, tables: CodingTables, coding: CodingSettings
+        self, patient: str, index: PatientIndex, shared: SharedIndex, tables: CodingTables, coding: CodingSettings
     ) -> None:
         self.patient = patient
         self.index = index
@@ -176,6 +61,7 @@ class _Assembler:
         self.problems: list[InputProblem] = []
         self._injected = self._procedures_with_injectate()
         self._zones: dict[str | None, ZoneInfo | None] = {}
+        self.clinicians = ClinicianFinder(shared, self.resolve, self.problems)
 
     # -- references ---------------------------------------------------------------------------
 
@@ -301,66 +187,8 @@ class _Assembler:
         return injected
 
     def clinician_of(self, resource: JSON, encounter: str | None) -> Clinician | None:
-        """The rendering clinician: Procedure.performer.actor, else the Encounter's performer."""
-        where = resource_key(resource) or "Procedure"
-        for i, performer in enumerate(objects(resource.get("performer"))):
-            actor = self.resolve(performer.get("actor"), where, f"performer[{i}].actor")
-            if actor and actor.split("/")[0] in ("Practitioner", "PractitionerRole"):
-                return self._clinician(actor, where)
-        enc = self.index.get(encounter)
-        if enc:
-            participants = list(enumerate(objects(enc.get("participant"))))
-            participants.sort(key=lambda p: 0 if "PPRF" in _participant_types(p[1]) else 1)
-            for i, participant in participants:
-                actor = self.resolve(participant.get("individual"), str(encounter), f"participant[{i}].individual")
-                if actor and actor.split("/")[0] in ("Practitioner", "PractitionerRole"):
-                    return self._clinician(actor, encounter or "Encounter")
-        return None
-
-    def _clinician(self, actor: str, where: str) -> Clinician:
-        """The clinician behind a reference; resolved once per run (shared resources do not change)."""
-        known = self.shared.clinicians.get(actor)
-        if known is None:
-            known = self._resolve_clinician(actor, where)
-            if known.taxonomies:  # a dangling one is resolved again, so each patient's problem is reported
-                self.shared.clinicians[actor] = known
-        return known
-
-    def _resolve_clinician(self, actor: str, where: str) -> Clinician:
-        if actor.startswith("PractitionerRole/"):
-            role = self.shared.get(actor)
-            if role is None:
-                self.problems.append(
-                    InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
-                )
-                return Clinician(key=actor, reference=actor, taxonomies=frozenset())
-            practitioner = self.shared.resolve(role.get("practitioner"))
-            facts = self._role_facts(actor, role)
-            return Clinician(
-                key=practitioner or actor,
-                reference=actor,
-                taxonomies=facts.taxonomies,
-                organization=facts.organization,
-                roles=(facts,),
-            )
-        roles = tuple(
-            self._role_facts(ref, role) for ref in self.shared.roles_of(actor) if (role := self.shared.get(ref))
-        )
-        organizations = {r.organization for r in roles} - {None}
-        if self.shared.get(actor) is None and not roles:
-            self.problems.append(
-                InputProblem(where, f"{actor} is referenced but not in the source", "warning", "not-found")
-            )
-        return Clinician(
-            key=actor,
-            reference=actor,
-            taxonomies=frozenset(t for r in roles for t in r.taxonomies),
-            organization=next(iter(organizations)) if len(organizations) == 1 else None,
-            roles=roles,
-        )
-
-    def _role_facts(self, ref: str, role: JSON) -> RoleFacts:
-        return RoleFacts(ref, self.shared.resolve(role.get("organization")), frozenset(_taxonomies(role)))
+        """The rendering clinician (clinicians.py)."""
+        return self.clinicians.clinician_of(resource, self.index.get(encounter), encounter)
 
     # -- the case ---------------------------------------------------------------------------
 
@@ -538,7 +366,7 @@ def assemble_sessions(
     coding: CodingSettings | None = None,
 ) -> tuple[list[Session], list[InputProblem]]:
     """Build every dry-needling case of one patient (R3), reporting what could not be used."""
-    index = _PatientIndex(resources)
+    index = PatientIndex(resources)
     assembler = _Assembler(patient, index, shared, tables, coding or CodingSettings())
     raw_procedures = index.by_type.get("Procedure", [])
     facts: list[ProcedureFacts] = []
@@ -608,14 +436,6 @@ def _timezone_extension(resource: JSON | None) -> ZoneInfo | None:
             if zone:
                 return zone
     return None
-
-
-def _taxonomies(role: JSON) -> list[str]:
-    return [code for concept in as_list(role.get("code")) for code in codes_in(concept, systems.NUCC)]
-
-
-def _participant_types(participant: JSON) -> set[str]:
-    return {code for concept in as_list(participant.get("type")) for _, code in codings(concept)}
 
 
 def _display(concept: object, code: str) -> str | None:

@@ -12,9 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from .assemble import SharedIndex
 from .fhirjson import JSON
 from .grouping import Grouped, TypeCounts, read_bucket, spill_lines_to
+from .indexes import SharedIndex
 from .pipeline import (
     BUCKET_BYTES,
     SPILL_ABOVE_BYTES,

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import PATIENT_FIELDS, SHARED_TYPES, SharedIndex, patient_of
 from .fhirjson import JSON, reference, resource_key
+from .indexes import PATIENT_FIELDS, SHARED_TYPES, SharedIndex, patient_of
 from .problems import InputProblem
 from .sources.base import SourceItem, is_fhir_resource_type
 from .sources.ndjson import parse_line

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .assemble import SharedIndex, assemble_sessions
+from .assemble import assemble_sessions
 from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, case_id, now_instant
 from .fhirjson import JSON
 from .grouping import Grouped, TypeCounts, group_by_patient, group_lines_in_memory, group_ndjson_lines
+from .indexes import SharedIndex
 from .problems import InputProblem
 from .rules import decide
 from .session import Session

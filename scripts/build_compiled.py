@@ -35,6 +35,8 @@ COMPILED_MODULES = (
     "adapter/session.py",
     "adapter/anatomy.py",
     "adapter/assemble.py",
+    "adapter/indexes.py",
+    "adapter/clinicians.py",
     "adapter/grouping.py",
     "adapter/build.py",
     "adapter/pipeline.py",

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
-from ..assemble import patient_of
 from ..fhir.client import FhirClient
 from ..fhirjson import JSON, reference, resource_key
+from ..indexes import patient_of
 from ..pipeline import CaseCoder
 from ..sinks.server import ServerSink
 from ..sources.server import code_token, fetch_patients
