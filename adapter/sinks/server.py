@@ -1,5 +1,7 @@
 """A FHIR server as the sink: each case's Claim, Task and Provenance written exactly once.
 
+It reads what the server holds, asks the pure plan (plan.py) for the writes, checks them against
+the R4 models, and sends them. The plan, in short:
 - New case: POST Claim with ifNoneExist on its stable identifier, so a retry, a rerun or a
   second worker finds the first Claim instead of creating another.
 - Changed case: PUT with If-Match on the version read, while the Claim is draft or active and
@@ -13,36 +15,34 @@ entries are never split across two.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import systems
 from ..build import (
-    build_cancelled_claim,
-    build_empty_task,
-    build_provenance,
     case_id,
     claim_fingerprint,
-    describe_reasons,
-    now_instant,
     provenance_id,
-    provenance_shell,
 )
 from ..fhir.client import FhirClient
 from ..fhir.errors import ClientError, ConflictError, ServerError
 from ..fhirjson import JSON, objects
 from .base import CaseResult
+from .plan import (
+    CREATE,
+    ORPHAN,
+    UPDATE,
+    ServerState,
+    before,
+    identifier_value,
+    locked,
+    plan_case,
+    plan_orphan_cancel,
+    to_change,
+)
 from .validation import describe, invalid_reason
 
 log = logging.getLogger("adapter.sink")
-CLAIM_WORKFLOW_SYSTEM = f"{systems.CANONICAL_BASE}/CodeSystem/claim-workflow"
-SUBMITTED = "submitted"
-OPEN_TASK = frozenset({"draft", "requested", "received", "accepted", "ready", "in-progress", "on-hold"})
-EDITABLE_CLAIM = frozenset({"draft", "active", "cancelled"})
-CREATE, UPDATE, ORPHAN = "CREATE", "UPDATE", "orphan"  # the writes a Provenance id is derived for
 
 
 @dataclass
@@ -76,8 +76,6 @@ class ServerSink:
         # Our Claims as read before this flush's writes, by case id, and whose patients they cover.
         self._claims_read: dict[str, list[JSON]] = {}
         self._patients_read: set[str] = set()
-        # Ids of our Claims whose content is not what the adapter last wrote (a person edited them).
-        self._edited_elsewhere: set[str] = set()
 
     # -- Sink protocol ---------------------------------------------------------------------------
 
@@ -134,10 +132,10 @@ class ServerSink:
                 if (
                     patient not in complete
                     or claim.get("status") not in ("draft", "active")
-                    or _before(claim, self.since)
+                    or before(claim, self.since)
                 ):
                     continue
-                if _locked(claim):
+                if locked(claim):
                     log.warning("orphaned claim already submitted", extra={"claim": claim.get("id")})
                     continue
                 if self._edited_outside([claim]):
@@ -145,19 +143,7 @@ class ServerSink:
                         "orphaned claim was edited outside the adapter; left as it is", extra={"claim": claim.get("id")}
                     )
                     continue
-                ref = f"Claim/{claim['id']}"
-                body = build_cancelled_claim(claim)
-                reason = "no session has this case key any more (its date, clinician or patient was amended)"
-                written_id = provenance_id(cid, claim_fingerprint(body), ORPHAN)
-                provenance = provenance_shell(written_id, ref, now_instant(), UPDATE, reason, [])
-                bundle = {
-                    "resourceType": "Bundle",
-                    "type": "transaction",
-                    "entry": [
-                        {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(claim)}},
-                        {"resource": provenance, "request": {"method": "PUT", "url": f"Provenance/{provenance['id']}"}},
-                    ],
-                }
+                bundle = plan_orphan_cancel(cid, claim)
                 try:
                     self.stats.transactions += 1
                     self.client.transaction(bundle)
@@ -173,8 +159,9 @@ class ServerSink:
         self._claims_read.update(claims)
         self._patients_read.update(c.session.patient for c in cases)
         tasks = self._ours("Task", {"patient": patients, "code": f"{systems.REVIEW_REASON_SYSTEM}|dry-needling-review"})
-        self._edited_elsewhere = self._edited_outside([c for case in cases if (c := _to_change(case, claims))])
-        groups = [self._entries(case, claims, tasks) for case in cases]
+        edited = self._edited_outside([c for case in cases if (c := to_change(case, claims))])
+        state = ServerState(claims, tasks, edited)
+        groups = [plan_case(case, state) for case in cases]
         chunk: list[tuple[CaseResult, list[JSON]]] = []
         size = 0
         for case, entries in zip(cases, groups, strict=True):
@@ -254,10 +241,6 @@ class ServerSink:
             elif resource.get("resourceType") == "Task" and method == "POST":
                 self.stats.tasks += 1
 
-    def _hands_off(self, existing: JSON) -> bool:
-        """A person decides about this Claim: it was picked up for submission, or edited by someone."""
-        return _locked(existing) or existing["id"] in self._edited_elsewhere
-
     def _edited_outside(self, claims: list[JSON]) -> set[str]:
         """Ids of these Claims whose content is not what the adapter last wrote.
 
@@ -267,7 +250,7 @@ class ServerSink:
         """
         candidates: dict[str, str] = {}
         for claim in claims:
-            cid = (_identifier_value(claim) or "").split("~")[0]
+            cid = (identifier_value(claim) or "").split("~")[0]
             fingerprint = claim_fingerprint(claim)
             for activity in (CREATE, UPDATE, ORPHAN):
                 candidates[provenance_id(cid, fingerprint, activity)] = claim["id"]
@@ -292,130 +275,6 @@ class ServerSink:
                     found.setdefault(identifier["value"].split("~")[0], []).append(resource)
         return found
 
-    def _entries(self, case: CaseResult, claims: dict[str, list[JSON]], tasks: dict[str, list[JSON]]) -> list[JSON]:
-        cid = case_id(case.session)
-        existing = claims.get(cid, [None])[0]
-        entries: list[JSON] = []
-        claim_ref: str | None = f"Claim/{existing['id']}" if existing else None
-        if case.claim is not None:
-            claim_ref, entries = self._claim_entries(case, case.claim, existing)
-        elif existing is not None and existing.get("status") in ("draft", "active"):
-            entries = self._cancel_entries(case, existing)
-        wanted = self._wanted_task(case, claim_ref, existing)
-        entries += self._task_entries(cid, wanted, tasks.get(cid, []))
-        return entries
-
-    def _claim_entries(self, case: CaseResult, claim: JSON, existing: JSON | None) -> tuple[str, list[JSON]]:
-        identifier = f"{systems.CASE_IDENTIFIER_SYSTEM}|{claim['id']}"
-        if existing is None:
-            urn = f"urn:uuid:{uuid.uuid4()}"
-            body = {k: v for k, v in claim.items() if k != "id"}
-            provenance = self._provenance(case, claim, urn, CREATE, None)
-            return urn, [
-                {
-                    "fullUrl": urn,
-                    "resource": body,
-                    "request": {"method": "POST", "url": "Claim", "ifNoneExist": f"identifier={identifier}"},
-                },
-                provenance,
-            ]
-        ref = f"Claim/{existing['id']}"
-        if claim_fingerprint(existing) == claim_fingerprint(claim):
-            return ref, []
-        if self._hands_off(existing) or existing.get("status") not in EDITABLE_CLAIM:
-            return ref, []  # a person decides: see _wanted_task
-        body = {**claim, "id": existing["id"], "created": existing.get("created", claim["created"])}
-        return ref, [
-            {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
-            self._provenance(case, body, ref, UPDATE, "source data amended; re-coded"),
-        ]
-
-    def _cancel_entries(self, case: CaseResult, existing: JSON) -> list[JSON]:
-        if self._hands_off(existing):
-            return []  # a person decides: see _wanted_task
-        ref = f"Claim/{existing['id']}"
-        body = build_cancelled_claim(existing)
-        reason = (
-            "session no longer billable ("
-            + (describe_reasons(case.decision.no_claim_tasks) if case.decision.no_claim_tasks else "R2/R5/R6: no line")
-            + ")"
-        )
-        return [
-            {"resource": body, "request": {"method": "PUT", "url": ref, "ifMatch": _etag(existing)}},
-            self._provenance(case, body, ref, UPDATE, reason),
-        ]
-
-    def _provenance(self, case: CaseResult, claim: JSON, target: str, activity: str, reason: str | None) -> JSON:
-        provenance = build_provenance(claim, case.session, case.decision, now_instant(), activity, reason)
-        provenance["target"] = [{"reference": target}]
-        return {"resource": provenance, "request": {"method": "PUT", "url": f"Provenance/{provenance['id']}"}}
-
-    def _wanted_task(self, case: CaseResult, claim_ref: str | None, existing: JSON | None) -> JSON | None:
-        """The review Task this case needs now (None when it needs none)."""
-        task = case.task
-        if (
-            case.claim is not None
-            and existing is not None
-            and claim_fingerprint(existing) != claim_fingerprint(case.claim)
-            and (self._hands_off(existing) or existing.get("status") not in EDITABLE_CLAIM)
-        ):
-            why = (
-                "was changed outside the adapter, so it is left as it is"
-                if existing["id"] in self._edited_elsewhere and not _locked(existing)
-                else "was picked up for submission"
-            )
-            task = {
-                **(task or _empty_task(case, existing)),
-                "description": f"The session changed after its Claim {why}; re-coding gives: "
-                f"{case.decision.cpt or 'no code'} {' '.join(case.decision.modifiers)}. "
-                + (task or {}).get("description", ""),
-            }
-        if case.claim is None and existing is not None and self._hands_off(existing):
-            task = {
-                **(task or _empty_task(case, existing)),
-                "description": "The session is no longer billable but its Claim was already picked up for submission"
-                " or changed outside the adapter; cancel it if that is right.",
-            }
-        if task is None:
-            return None
-        if claim_ref and task.get("focus", {}).get("reference", "").startswith("Claim/"):
-            task = {**task, "focus": {"reference": claim_ref}}
-        return task
-
-    def _task_entries(self, cid: str, wanted: JSON | None, existing: list[JSON]) -> list[JSON]:
-        entries: list[JSON] = []
-        wanted_value = None
-        if wanted is not None:
-            digest = hashlib.sha256(str(wanted.get("description")).encode()).hexdigest()[:12]
-            wanted_value = f"{cid}~{digest}"
-            body = {k: v for k, v in wanted.items() if k != "id"}
-            body["identifier"] = [{"system": systems.CASE_IDENTIFIER_SYSTEM, "value": wanted_value}]
-            if not any(_identifier_value(t) == wanted_value for t in existing):
-                entries.append(
-                    {
-                        "resource": body,
-                        "request": {
-                            "method": "POST",
-                            "url": "Task",
-                            "ifNoneExist": f"identifier={systems.CASE_IDENTIFIER_SYSTEM}|{wanted_value}",
-                        },
-                    }
-                )
-        for task in existing:
-            if task.get("status") in OPEN_TASK and _identifier_value(task) != wanted_value:
-                closed = {
-                    **task,
-                    "status": "cancelled",
-                    "statusReason": {"text": "superseded: the hold reasons changed or were resolved"},
-                }
-                entries.append(
-                    {
-                        "resource": closed,
-                        "request": {"method": "PUT", "url": f"Task/{task['id']}", "ifMatch": _etag(task)},
-                    }
-                )
-        return entries
-
 
 def _is_conflict(error: ServerError) -> bool:
     """A lost race with another writer: re-read and decide again.
@@ -427,49 +286,3 @@ def _is_conflict(error: ServerError) -> bool:
     if isinstance(error, ConflictError):
         return True
     return "HFJ_RES_SEARCH_URL" in error.message or ("HAPI-0550" in error.message and "Unique" in error.message)
-
-
-def _to_change(case: CaseResult, claims: dict[str, list[JSON]]) -> JSON | None:
-    """The existing Claim this case would update or cancel (None when it writes no change)."""
-    existing = claims.get(case_id(case.session), [None])[0]
-    if existing is None or _locked(existing):
-        return None
-    if case.claim is not None:
-        return existing if claim_fingerprint(existing) != claim_fingerprint(case.claim) else None
-    return existing if existing.get("status") in ("draft", "active") else None
-
-
-def _empty_task(case: CaseResult, existing: JSON) -> JSON:
-    return build_empty_task(case.session.patient, existing["id"], now_instant())
-
-
-def _identifier_value(resource: JSON) -> str | None:
-    for identifier in objects(resource.get("identifier")):
-        if identifier.get("system") == systems.CASE_IDENTIFIER_SYSTEM:
-            value = identifier.get("value")
-            return value if isinstance(value, str) else None
-    return None
-
-
-def _locked(claim: JSON) -> bool:
-    """Picked up for submission: a biller or clearinghouse tagged it claim-workflow#submitted."""
-    meta: Any = claim.get("meta") or {}
-    return any(
-        t.get("system") == CLAIM_WORKFLOW_SYSTEM and t.get("code") == SUBMITTED for t in objects(meta.get("tag"))
-    )
-
-
-def _before(claim: JSON, since: str | None) -> bool:
-    """Whether a Claim's date of service is before `since` (outside what this run coded)."""
-    if since is None:
-        return False
-    days = [i.get("servicedDate") for i in objects(claim.get("item"))] + [
-        p.get("date") for p in objects(claim.get("procedure"))
-    ]
-    known = [d for d in days if isinstance(d, str)]
-    return not known or min(known) < since
-
-
-def _etag(resource: JSON) -> str:
-    version = (resource.get("meta") or {}).get("versionId")
-    return f'W/"{version}"' if version else "*"

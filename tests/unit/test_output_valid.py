@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from adapter.cli import DEMO_DATA, main
-from adapter.sinks.server import _empty_task
+from adapter.sinks.plan import empty_task as _empty_task
 from tests.factory import Case, site, text_site
 from tests.helpers import SCENARIOS, claim_of, run_resources, task_of
 
