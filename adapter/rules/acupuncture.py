@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ..session import Session
-from .decision import Finding
+from .decision import Finding, Findings
 from .status import IGNORED_SUPPORTING
 
 
-def check_same_day_acupuncture(session: Session) -> list[Finding]:
+def check_same_day_acupuncture(session: Session) -> Findings:
     """Hold when 97810-97814 is documented for the patient on the date of service, whoever
     performed it, unless R2 ignores that Procedure (R10).
 
@@ -24,5 +24,5 @@ def check_same_day_acupuncture(session: Session) -> list[Finding]:
         }
     )
     if found:
-        return [Finding("R10", f"acupuncture {', '.join(found)} on the same date as dry needling")]
-    return []
+        return Findings(holds=[Finding("R10", f"acupuncture {', '.join(found)} on the same date as dry needling")])
+    return Findings()

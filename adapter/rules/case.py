@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..session import ProcedureFacts, Session
-from .decision import Finding
+from .decision import Finding, Findings
 
 
-def check_case(session: Session, procedures: list[ProcedureFacts]) -> tuple[list[Finding], list[Finding]]:
+def check_case(session: Session, procedures: list[ProcedureFacts]) -> Findings:
     """Holds and warnings about how the case was put together (R3).
 
     Two Encounters of one clinician on one date merge into one line (policy, warned); another
@@ -35,4 +35,4 @@ def check_case(session: Session, procedures: list[ProcedureFacts]) -> tuple[list
             warnings.append(
                 Finding("R3", f"{procedure.reference} has no Encounter; joined the case for its date and clinician")
             )
-    return holds, warnings
+    return Findings(holds, warnings)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import systems
 from ..session import ProcedureFacts
-from .decision import Finding
+from .decision import Finding, Findings
 from .muscles import MuscleCount
 
 ONE_OR_TWO_MUSCLES = "20560"
@@ -14,13 +14,11 @@ THREE_OR_MORE_MUSCLES = "20561"
 
 
 @dataclass
-class CodeChoice:
+class CodeChoice(Findings):
     """The chosen CPT code (or none), and whether the case has no line at all."""
 
-    cpt: str | None
+    cpt: str | None = None
     no_line: bool = False
-    holds: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
 
 
 def choose_code(count: MuscleCount) -> CodeChoice:
@@ -40,11 +38,10 @@ def choose_code(count: MuscleCount) -> CodeChoice:
                     + "; ".join(count.unresolved),
                 )
             )
-        return CodeChoice(THREE_OR_MORE_MUSCLES, warnings=warnings)
+        return CodeChoice(cpt=THREE_OR_MORE_MUSCLES, warnings=warnings)
     if n in (1, 2):
         if unresolved:
             return CodeChoice(
-                None,
                 holds=[
                     Finding(
                         "R6",
@@ -53,19 +50,19 @@ def choose_code(count: MuscleCount) -> CodeChoice:
                     )
                 ],
             )
-        return CodeChoice(ONE_OR_TWO_MUSCLES)
+        return CodeChoice(cpt=ONE_OR_TWO_MUSCLES)
     if count.everything_was_injection:
-        return CodeChoice(None, no_line=True)
+        return CodeChoice(no_line=True)
     reason = "no countable muscle documented"
     if count.unresolved:
         reason += ": " + "; ".join(count.unresolved)
-    return CodeChoice(None, holds=[Finding("R6", reason)])
+    return CodeChoice(holds=[Finding("R6", reason)])
 
 
-def check_clinician_code(procedures: list[ProcedureFacts], chosen: str | None) -> list[Finding]:
+def check_clinician_code(procedures: list[ProcedureFacts], chosen: str | None) -> Findings:
     """R1: the clinician's CPT on the Procedure is a hint; a disagreement is a warning."""
     if chosen is None:
-        return []
+        return Findings()
     hinted = sorted(
         {
             code
@@ -75,5 +72,6 @@ def check_clinician_code(procedures: list[ProcedureFacts], chosen: str | None) -
         }
     )
     if hinted and hinted != [chosen]:
-        return [Finding("R1", f"the Procedure says {'/'.join(hinted)} but the documented muscles give {chosen}")]
-    return []
+        message = f"the Procedure says {'/'.join(hinted)} but the documented muscles give {chosen}"
+        return Findings(warnings=[Finding("R1", message)])
+    return Findings()

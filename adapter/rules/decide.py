@@ -8,12 +8,12 @@ from ..tables import CodingTables
 from .acupuncture import check_same_day_acupuncture
 from .case import check_case
 from .codes import check_clinician_code, choose_code
-from .decision import Decision, Finding
+from .decision import Decision, Finding, Findings
 from .diagnosis import choose_diagnoses
 from .modifier_extensions import check_modifier_extensions
 from .modifiers import check_clinician_role, choose_modifiers, rendering_taxonomies
 from .muscles import count_muscles
-from .payers import apply_payer_rules, choose_coverage
+from .payers import PayerResult, apply_payer_rules, choose_coverage
 from .service_date import check_service_date
 from .status import split_by_status
 
@@ -27,58 +27,46 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
     if status.nothing_billable:
         return Decision("no_claim_line", rules_fired=frozenset({"R2", "R11"}))
     counted = status.billable or status.held
-    holds: list[Finding] = list(status.holds)
-    warnings: list[Finding] = []
-
-    case_holds, case_warnings = check_case(session, counted)
-    holds += case_holds
-    warnings += case_warnings
-
+    found = Findings()
+    found.merge(status)
+    found.merge(check_case(session, counted))
     count = count_muscles(session, counted, tables)
-    holds += count.holds
-    warnings += count.warnings
+    found.merge(count)
     code = choose_code(count)
-    if code.no_line and not holds:
+    if code.no_line and not found.holds:
         return Decision(
             "no_claim_line",
             no_claim_tasks=count.injection_tasks,
-            warnings=_unique(warnings),
+            warnings=_unique(found.warnings),
             rules_fired=frozenset({"R4", "R5", "R11"}),
         )
-    holds += code.holds
-    warnings += code.warnings + check_clinician_code(counted, code.cpt)
-    holds += check_modifier_extensions(counted)
-    warnings += check_service_date(counted)
-    taxonomies, role_holds = rendering_taxonomies(session)
-    holds += role_holds
-
-    diagnoses, diagnosis_holds = choose_diagnoses(session)
-    holds += diagnosis_holds
-    coverage, coverage_holds, coverage_warnings = choose_coverage(session)
-    holds += coverage_holds
-    warnings += coverage_warnings
-    payer_modifiers: tuple[str, ...] = ()
-    patient_liable = False
-    if coverage is not None:
-        payer = apply_payer_rules(session, coverage, diagnoses, tables, settings, taxonomies)
-        holds += payer.holds
-        warnings += payer.warnings
-        payer_modifiers, patient_liable = payer.modifiers, payer.patient_liable
-    holds += check_same_day_acupuncture(session)
-    holds += check_clinician_role(session, taxonomies)
-
+    found.merge(code)
+    found.merge(check_clinician_code(counted, code.cpt))
+    found.merge(check_modifier_extensions(counted))
+    found.merge(check_service_date(counted))
+    role = rendering_taxonomies(session)
+    found.merge(role)
+    diagnoses = choose_diagnoses(session)
+    found.merge(diagnoses)
+    coverage = choose_coverage(session)
+    found.merge(coverage)
+    payer = PayerResult()
+    if coverage.coverage is not None:
+        payer = apply_payer_rules(session, coverage.coverage, diagnoses.diagnoses, tables, settings, role.taxonomies)
+        found.merge(payer)
+    found.merge(check_same_day_acupuncture(session))
+    found.merge(check_clinician_role(session, role.taxonomies))
     modifiers: tuple[str, ...] = ()
     if code.cpt is not None:
-        choice = choose_modifiers(session, code.cpt, count.muscles, tables, settings, taxonomies, payer_modifiers)
-        holds += choice.holds
-        warnings += choice.warnings
+        choice = choose_modifiers(session, code.cpt, count.muscles, tables, settings, role.taxonomies, payer.modifiers)
+        found.merge(choice)
         modifiers = choice.modifiers
 
-    holds = _unique(holds)
-    warnings = _unique(warnings)
+    holds = _unique(found.holds)
+    warnings = _unique(found.warnings)
     fired = {"R1", "R2", "R2a", "R3", "R4", "R6", "R9", "R10"} | {f.rule for f in holds + warnings}
     fired |= {"R7"} if code.cpt else set()
-    fired |= {"R8"} if coverage else set()
+    fired |= {"R8"} if coverage.coverage else set()
     return Decision(
         "hold_for_review" if holds else "claim_line",
         cpt=code.cpt,
@@ -88,11 +76,11 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
         warnings=warnings,
         counted_procedures=tuple(count.counted_procedures),
         counted_observations=tuple(count.counted_observations),
-        diagnoses=tuple(diagnoses),
-        coverage=coverage,
+        diagnoses=tuple(diagnoses.diagnoses),
+        coverage=coverage.coverage,
         no_claim_tasks=count.injection_tasks,
-        taxonomies=taxonomies,
-        patient_liable=patient_liable,
+        taxonomies=role.taxonomies,
+        patient_liable=payer.patient_liable,
         rules_fired=frozenset(fired | ({"R11"} if holds else set())),
     )
 

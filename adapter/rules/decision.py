@@ -22,6 +22,19 @@ class Finding:
 
 
 @dataclass
+class Findings:
+    """What a rule found: reasons to hold the case, and warnings. Every rule returns this shape
+    (or a result that extends it with what it chose), and decide merges them in order."""
+
+    holds: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    def merge(self, other: Findings) -> None:
+        self.holds += other.holds
+        self.warnings += other.warnings
+
+
+@dataclass
 class Decision:
     """The outcome for one case: the line (if any), the holds and the warnings (R11)."""
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from ..session import Diagnosis, Session
-from .decision import Finding
+from .decision import Finding, Findings
 
 
 def dotted_icd10cm(code: str) -> str:
@@ -18,7 +18,12 @@ def dotted_icd10cm(code: str) -> str:
     return f"{compact[:3]}.{compact[3:]}" if len(compact) > 3 else compact
 
 
-def choose_diagnoses(session: Session) -> tuple[list[Diagnosis], list[Finding]]:
+@dataclass
+class DiagnosisChoice(Findings):
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+
+
+def choose_diagnoses(session: Session) -> DiagnosisChoice:
     """Distinct ICD-10-CM diagnoses in documented order (Encounter first), or a hold (R9).
 
     Codes are compared upper-cased without the dot (M5450 = M54.50). Refuted and
@@ -32,7 +37,9 @@ def choose_diagnoses(session: Session) -> tuple[list[Diagnosis], list[Finding]]:
             seen.add(code)
             chosen.append(replace(diagnosis, code=code))
     if not chosen:
-        return [], [
-            Finding("R9", "no ICD-10-CM diagnosis on the Encounter or the Procedure (reasonCode/reasonReference)")
-        ]
-    return chosen, []
+        return DiagnosisChoice(
+            holds=[
+                Finding("R9", "no ICD-10-CM diagnosis on the Encounter or the Procedure (reasonCode/reasonReference)")
+            ]
+        )
+    return DiagnosisChoice(diagnoses=chosen)

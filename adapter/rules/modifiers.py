@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import systems
 from ..anatomy import read_site
 from ..session import Muscle, ProcedureFacts, Session
 from ..settings import CodingSettings
 from ..tables import CodingTables
-from .decision import Finding
+from .decision import Finding, Findings
 
 # Never on the 2056x line (R7): sides are in the muscle count, 25 belongs on the E/M line,
 # 76/77 need a person. choose_modifiers cannot produce them; this set documents and guards it.
@@ -20,10 +20,15 @@ EVALUATION_AND_MANAGEMENT = frozenset(f"992{n:02d}" for n in range(2, 16))
 
 
 @dataclass
-class ModifierChoice:
+class ModifierChoice(Findings):
     modifiers: tuple[str, ...] = ()
-    holds: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class RoleChoice(Findings):
+    """The NUCC taxonomies of the role the clinician rendered under (R7)."""
+
+    taxonomies: frozenset[str] = frozenset()
 
 
 # NUCC: 225100000X physical therapist and its specialisations 2251xxxxxX (e.g. 2251X0800X
@@ -40,7 +45,7 @@ def therapist_role(taxonomies: frozenset[str]) -> str | None:
     return "PT" if is_pt else "PTA" if is_pta else None
 
 
-def rendering_taxonomies(session: Session) -> tuple[frozenset[str], list[Finding]]:
+def rendering_taxonomies(session: Session) -> RoleChoice:
     """The taxonomies of the role the clinician rendered under, and a hold if that is ambiguous (R7).
 
     A PractitionerRole named on the record is that role. A Practitioner with several roles: the
@@ -49,21 +54,25 @@ def rendering_taxonomies(session: Session) -> tuple[frozenset[str], list[Finding
     """
     clinician = session.clinician
     if clinician is None:
-        return frozenset(), []
+        return RoleChoice()
     coded = [r for r in clinician.roles if r.taxonomies]
     if not coded:
-        return clinician.taxonomies, []
+        return RoleChoice(taxonomies=clinician.taxonomies)
     at_provider = [r for r in coded if session.service_provider and r.organization == session.service_provider]
     candidates = at_provider or coded
     distinct = sorted({r.taxonomies for r in candidates}, key=sorted)
     if len(distinct) > 1:
         shown = "; ".join(f"{r.reference}: {', '.join(sorted(r.taxonomies))}" for r in candidates)
-        return frozenset().union(*distinct), [
-            Finding(
-                "R7", f"clinician role ambiguous: {clinician.reference} has roles with different taxonomies ({shown})"
-            )
-        ]
-    return distinct[0], []
+        return RoleChoice(
+            holds=[
+                Finding(
+                    "R7",
+                    f"clinician role ambiguous: {clinician.reference} has roles with different taxonomies ({shown})",
+                )
+            ],
+            taxonomies=frozenset().union(*distinct),
+        )
+    return RoleChoice(taxonomies=distinct[0])
 
 
 def modifier_system(modifier: str, settings: CodingSettings) -> str:
@@ -71,7 +80,7 @@ def modifier_system(modifier: str, settings: CodingSettings) -> str:
     return systems.CPT if modifier in CPT_MODIFIERS else settings.hcpcs_system
 
 
-def check_clinician_role(session: Session, taxonomies: frozenset[str]) -> list[Finding]:
+def check_clinician_role(session: Session, taxonomies: frozenset[str]) -> Findings:
     """Holds about who rendered the session, whatever code the muscles give (R7).
 
     They run for every case, coded or not, so a held case lists every reason at once (R11).
@@ -90,7 +99,7 @@ def check_clinician_role(session: Session, taxonomies: frozenset[str]) -> list[F
         holds.append(
             Finding("R7", "dry needling by a physical therapist assistant: scope depends on the state (policy)")
         )
-    return holds
+    return Findings(holds=holds)
 
 
 def choose_modifiers(

@@ -7,18 +7,16 @@ from dataclasses import dataclass, field
 from ..anatomy import distinct_muscles, read_site
 from ..session import Muscle, ProcedureFacts, Session, SiteInput
 from ..tables import CodingTables
-from .decision import Finding
+from .decision import Finding, Findings
 from .status import IGNORED_SUPPORTING
 
 
 @dataclass
-class MuscleCount:
+class MuscleCount(Findings):
     """The muscles counted for a case, the sites that could not be, and why."""
 
     muscles: list[Muscle] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-    holds: list[Finding] = field(default_factory=list)
     injection_tasks: list[Finding] = field(default_factory=list)
     removed_by_injection: list[Muscle] = field(default_factory=list)
     counted_procedures: list[str] = field(default_factory=list)

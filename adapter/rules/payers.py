@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from ..session import CoverageFacts, Diagnosis, Session
 from ..settings import CodingSettings
 from ..tables import CodingTables
-from .decision import Finding
+from .decision import Finding, Findings
 from .modifiers import therapist_role
 
 # NCD 30.3.3 covers chronic low back pain; the M54.5x family is what every source quotes
@@ -21,15 +21,18 @@ LOOKBACK = timedelta(days=365)
 
 
 @dataclass
-class PayerResult:
+class PayerResult(Findings):
     coverage: CoverageFacts | None = None
     modifiers: tuple[str, ...] = ()
     patient_liable: bool = False
-    holds: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
 
 
-def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Finding], list[Finding]]:
+@dataclass
+class CoverageChoice(Findings):
+    coverage: CoverageFacts | None = None
+
+
+def choose_coverage(session: Session) -> CoverageChoice:
     """The primary Coverage on the date of service, or a hold (R8).
 
     Primary: status active, beneficiary the patient (assembly groups Coverages by beneficiary),
@@ -44,7 +47,7 @@ def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Findin
         if c.status == "active" and (c.starts is None or c.starts <= day) and (c.ends is None or day <= c.ends)
     ]
     if not active:
-        return None, [Finding("R8", "no active Coverage for the patient on the date of service")], []
+        return CoverageChoice(holds=[Finding("R8", "no active Coverage for the patient on the date of service")])
     active.sort(key=lambda c: (c.order is None, c.order or 0, c.reference))
     primary = active[0]
     warnings = []
@@ -59,7 +62,7 @@ def choose_coverage(session: Session) -> tuple[CoverageFacts | None, list[Findin
                     "Medicare's rules for dry needling apply to its crossover",
                 )
             )
-    return primary, [], warnings
+    return CoverageChoice(warnings=warnings, coverage=primary)
 
 
 def is_medicare(coverage: CoverageFacts) -> bool:

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..session import ProcedureFacts
-from .decision import Finding
+from .decision import Finding, Findings
 
 _DATE_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
 _UTC_OFFSETS = frozenset({"Z", "+00:00", "-00:00"})
@@ -53,15 +53,17 @@ def local_service_date(value: object, zone: ZoneInfo | None) -> tuple[date | Non
         return None, False
 
 
-def check_service_date(procedures: list[ProcedureFacts]) -> list[Finding]:
+def check_service_date(procedures: list[ProcedureFacts]) -> Findings:
     """A warning for each Procedure dated from a UTC time with no clinic time zone (R2a)."""
-    return [
-        Finding(
-            "R2a",
-            f"{p.reference} is timed in UTC and no clinic time zone is known (timezone extension on the "
-            "Encounter's Location or the billing Organization, or the clinic_time_zone setting): "
-            "the date of service may be off by one",
-        )
-        for p in procedures
-        if p.date_in_utc
-    ]
+    return Findings(
+        warnings=[
+            Finding(
+                "R2a",
+                f"{p.reference} is timed in UTC and no clinic time zone is known (timezone extension on the "
+                "Encounter's Location or the billing Organization, or the clinic_time_zone setting): "
+                "the date of service may be off by one",
+            )
+            for p in procedures
+            if p.date_in_utc
+        ]
+    )

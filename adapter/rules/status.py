@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..session import ProcedureFacts, Session
-from .decision import Finding
+from .decision import Finding, Findings
 
 BILLABLE = "completed"
 IGNORED = frozenset({"entered-in-error", "not-done"})
@@ -17,13 +17,12 @@ IGNORED_SUPPORTING = frozenset({"entered-in-error", "not-done", "cancelled"})
 
 
 @dataclass
-class StatusSplit:
+class StatusSplit(Findings):
     """The session's dry-needling Procedures sorted by what their status allows."""
 
     billable: list[ProcedureFacts] = field(default_factory=list)
     held: list[ProcedureFacts] = field(default_factory=list)
     ignored: list[ProcedureFacts] = field(default_factory=list)
-    holds: list[Finding] = field(default_factory=list)
 
     @property
     def nothing_billable(self) -> bool:
