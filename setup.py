@@ -9,6 +9,8 @@ compiler in the building environment). Without the switch the wheel is pure Pyth
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from setuptools import setup
 
@@ -16,6 +18,7 @@ ext_modules = []
 if os.environ.get("DN_ADAPTER_MYPYC") == "1":
     from mypyc.build import mypycify
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the list of modules lives in scripts/
     from scripts.build_compiled import COMPILED_MODULES
 
     ext_modules = mypycify(list(COMPILED_MODULES), opt_level="3")

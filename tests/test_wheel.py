@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,37 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_checkout(tmp_path
     )
     mappings_dir, muscle = lookup.stdout.split()
     assert str(venv) in mappings_dir and muscle == "trapezius"
+
+
+def test_compiled_wheel_is_an_opt_in_build_that_installs_and_runs(tmp_path: Path) -> None:
+    """DN_ADAPTER_MYPYC=1 builds the mypyc wheel (as black and mypy ship theirs); it installs and
+    codes the demo day like the pure-Python one, and says which build answers."""
+    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        env={**os.environ, "DN_ADAPTER_MYPYC": "1"},
+        capture_output=True,
+        check=True,
+        timeout=1800,
+    )
+    (wheel,) = dist.glob("*.whl")
+    assert "-cp311-" in wheel.name and any(n.endswith(".so") for n in zipfile.ZipFile(wheel).namelist())
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, timeout=900)
+    version = subprocess.run([str(venv / "bin" / "dn-adapter"), "--version"], capture_output=True, text=True)
+    assert "(compiled)" in version.stdout
+    demo = subprocess.run([str(venv / "bin" / "dn-adapter"), "run", "--sink", "out"], cwd=tmp_path, capture_output=True)
+    assert demo.returncode == 0
+    claims = [json.loads(line) for line in (tmp_path / "out" / "Claim.ndjson").read_text().splitlines()]
+    assert sorted((c["id"], c["status"]) for c in claims) == sorted(demo_claims(tmp_path))
+
+
+def demo_claims(tmp_path: Path) -> list[tuple[str, str]]:
+    """The demo day's Claims (id, status) from the checkout's interpreted package."""
+    from adapter.cli import main
+
+    assert main(["run", "--sink", str(tmp_path / "interpreted")]) == 0
+    lines = (tmp_path / "interpreted" / "Claim.ndjson").read_text().splitlines()
+    return [(c["id"], c["status"]) for c in map(json.loads, lines)]
