@@ -1,4 +1,4 @@
-"""`python -m adapter ...`: see cli.py."""
+"""`python -m adapter ...`: see adapter/cli/."""
 
 import sys
 
