@@ -27,7 +27,6 @@ PATIENT_FIELDS = {
     "BodyStructure": "patient",
     "Claim": "patient",
 }
-KNOWN_TYPES = SHARED_TYPES | set(PATIENT_FIELDS)
 
 
 def patient_of(resource: JSON) -> str | None:

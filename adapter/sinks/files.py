@@ -41,7 +41,6 @@ class FileSink:
     def __init__(self, directory: Path, validate: bool = False) -> None:
         self.directory = directory
         self.validate = validate
-        self.refused = 0
         directory.mkdir(parents=True, exist_ok=True)
         self._handles: dict[str, IO[bytes]] = {
             rtype: (directory / f".{rtype}.ndjson.partial").open("wb", buffering=WRITE_BUFFER) for rtype in OUTPUT_TYPES
@@ -57,7 +56,6 @@ class FileSink:
         if self.validate:
             reasons = [f"{describe(r)} {reason}" for r in resources if (reason := invalid_reason(r))]
             if reasons:  # none of the case is written: a Claim without its Provenance would mislead
-                self.refused += 1
                 self._write(refusal_outcome(result, "; ".join(reasons)))
                 return
         for resource in resources:
