@@ -22,6 +22,10 @@ _PUBLIC = {
     "load_run_tables": "adapter.pipeline",
     "Settings": "adapter.settings",
     "CodingSettings": "adapter.settings",
+    "MappingSettings": "adapter.settings",
+    "SelectionSettings": "adapter.settings",
+    "HttpSettings": "adapter.settings",
+    "LocalCode": "adapter.settings",
     "ConfigError": "adapter.settings",
     "load_settings": "adapter.settings",
     "Source": "adapter.sources",
@@ -45,8 +49,12 @@ __all__ = [
     "ConfigError",
     "FhirClient",
     "FileSink",
+    "HttpSettings",
+    "LocalCode",
+    "MappingSettings",
     "NdjsonSource",
     "RunSummary",
+    "SelectionSettings",
     "ServerSink",
     "ServerSource",
     "Settings",
@@ -67,7 +75,16 @@ if TYPE_CHECKING:
     from .backfill import code_everything
     from .fhir.client import FhirClient
     from .pipeline import RunSummary, load_run_tables
-    from .settings import CodingSettings, ConfigError, Settings, load_settings
+    from .settings import (
+        CodingSettings,
+        ConfigError,
+        HttpSettings,
+        LocalCode,
+        MappingSettings,
+        SelectionSettings,
+        Settings,
+        load_settings,
+    )
     from .sinks import CaseResult, FileSink, ServerSink, Sink, SinkError, open_sink
     from .sources import BundleFileSource, NdjsonSource, ServerSource, Source, SourceError, open_source
 

@@ -127,16 +127,18 @@ def code_patient(
 ) -> tuple[list[CaseResult], list[InputProblem]]:
     """Assemble and code every case of one patient (only sessions on or after `since`)."""
     sessions, problems = assemble_sessions(patient, resources, shared, tables, settings.coding)
-    if settings.since:
-        sessions = [s for s in sessions if s.service_date.isoformat() >= settings.since]
+    since = settings.selection.since
+    if since:
+        sessions = [s for s in sessions if s.service_date.isoformat() >= since]
     return [code_session(s, tables, settings, now) for s in sessions], problems
 
 
 def load_run_tables(settings: Settings) -> CodingTables:
     """The mappings a run uses, with the local dry-needling codes of the settings added (R1)."""
-    tables = load_tables(settings.mappings_dir, settings.include_low_confidence_muscles, settings.cms_ptp_files)
-    for pair in settings.local_dry_needling_codes:
-        tables.procedure_kinds.setdefault(pair, "dry-needling")
+    mappings = settings.mappings
+    tables = load_tables(mappings.dir, mappings.include_low_confidence_muscles, mappings.cms_ptp_files)
+    for local in mappings.local_dry_needling_codes:
+        tables.procedure_kinds.setdefault((local.system, local.code), "dry-needling")
     return tables
 
 

@@ -1,25 +1,25 @@
-"""Settings of the coding rules and of a run, with their defaults, a TOML loader and
-DN_ADAPTER_* environment overrides.
+"""Settings of the coding rules and of a run, split by concern, with their defaults, a TOML
+loader and DN_ADAPTER_* environment overrides.
 
-The settings are pydantic dataclasses: every value is checked where it is set (a TOML file,
-the environment, or code), so a wrong type, an out-of-range value or an unknown key is refused
-with the key named (exit 2), and a string never passes where a number belongs. Every setting
-is documented in docs/configuration.md. Secrets are never settings: they come from files or
-environment variables named in fhir/auth.py.
+Four tables, one per concern: [coding] (what the pure rules read), [mappings] (which tables
+they read), [selection] (which sessions a run codes) and [http] (how the client talks to a
+server). Each is a strict pydantic model, so a wrong type, an out-of-range value or an
+unknown key is refused with the key named (exit 2), and a string never passes where a number
+belongs. `Settings` is a pydantic-settings model: `DN_ADAPTER_<TABLE>_<KEY>` environment
+variables override the file. Every setting is documented in docs/configuration.md. Secrets
+are never settings: they come from files or environment variables named in fhir/auth.py.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field, ValidationError
-from pydantic.dataclasses import dataclass
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from . import systems
 from .tables import DEFAULT_MAPPINGS
@@ -33,28 +33,48 @@ DEFAULT_MODIFIER_ORDER = ("59", "XE", "XS", "XP", "XU", "76", "77", "GP", "CQ", 
 MEDICARE_PHYSICIAN_PREFIXES = ("20",)
 MEDICARE_CONDITIONAL_PREFIXES = ("363A", "363L", "364S")
 
-
 MEDICARE_THERAPIST_PATHS = ("hold", "non-covered")
+
+ENV_PREFIX = "DN_ADAPTER_"
 
 
 class ConfigError(ValueError):
     """The configuration file cannot be used."""
 
 
-# Strict: no "60" for 60 or "yes" for true. Unknown keys are refused by the loader, by name.
-_CHECKED = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=False)
+# A TOML or JSON array is a list; these fields take one and keep it as a tuple. Their items
+# stay strict (no 59 where "59" belongs), and a bare string is still refused.
+Strings = Annotated[tuple[str, ...], Field(strict=False)]
+# Paths come as strings from TOML and the environment.
+LaxPath = Annotated[Path, Field(strict=False)]
 
 
-@dataclass(frozen=True, config=_CHECKED)
-class CodingSettings:
-    """Settings the pure coding rules read."""
+def _iana_zone(zone: str) -> str:
+    try:
+        ZoneInfo(zone)
+    except (KeyError, ValueError, OSError) as error:
+        raise ValueError(f"{zone!r} is not an IANA time zone") from error
+    return zone
+
+
+IanaZone = Annotated[str, AfterValidator(_iana_zone)]
+
+
+class _Table(BaseModel):
+    """One table of settings: strict, closed, and frozen."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class CodingSettings(_Table):
+    """Settings the pure coding rules read ([coding])."""
 
     hcpcs_system: str = systems.HCPCS
-    modifier_order: tuple[str, ...] = DEFAULT_MODIFIER_ORDER
+    modifier_order: Strings = DEFAULT_MODIFIER_ORDER
     gp_for_therapists: bool = True
-    medicare_physician_prefixes: tuple[str, ...] = MEDICARE_PHYSICIAN_PREFIXES
-    medicare_conditional_prefixes: tuple[str, ...] = MEDICARE_CONDITIONAL_PREFIXES
-    risky_same_day_codes: tuple[str, ...] = (
+    medicare_physician_prefixes: Strings = MEDICARE_PHYSICIAN_PREFIXES
+    medicare_conditional_prefixes: Strings = MEDICARE_CONDITIONAL_PREFIXES
+    risky_same_day_codes: Strings = (
         "97140",
         "97110",
         "97112",
@@ -70,115 +90,163 @@ class CodingSettings:
     )
     # R2a: the clinic's IANA time zone when the data names none; per billing Organization
     # ('Organization/id' = zone) before the one zone.
-    clinic_time_zone: str | None = None
-    clinic_time_zones: dict[str, str] = field(default_factory=dict)
+    clinic_time_zone: IanaZone | None = None
+    clinic_time_zones: dict[str, IanaZone] = Field(default_factory=dict)
     # R8: Medicare and a PT/PTA: "hold" (default) or "non-covered" (coded with GY, patient liable).
-    medicare_therapist_path: str = "hold"
+    medicare_therapist_path: Literal["hold", "non-covered"] = "hold"
     # R8 non-covered path: the clinic issues voluntary ABNs, so GX is added beside GY.
     voluntary_abn: bool = False
 
-    def __post_init__(self) -> None:
-        from zoneinfo import ZoneInfo
 
-        zones = {"clinic_time_zone": self.clinic_time_zone} if self.clinic_time_zone is not None else {}
-        if not isinstance(self.clinic_time_zones, dict):
-            raise ConfigError("[coding] clinic_time_zones must be a table of 'Organization/id' = zone")
-        zones.update({f"clinic_time_zones.{k}": v for k, v in self.clinic_time_zones.items()})
-        for key, name in zones.items():
-            try:
-                ZoneInfo(str(name))
-            except (KeyError, ValueError, OSError) as error:
-                raise ConfigError(f"[coding] {key}: {name!r} is not an IANA time zone") from error
-        if self.medicare_therapist_path not in MEDICARE_THERAPIST_PATHS:
-            raise ConfigError(
-                f"[coding] medicare_therapist_path must be one of {', '.join(MEDICARE_THERAPIST_PATHS)}, "
-                f"got {self.medicare_therapist_path!r}"
-            )
-        if not isinstance(self.voluntary_abn, bool):
-            raise ConfigError(f"[coding] voluntary_abn must be true or false, got {self.voluntary_abn!r}")
+class LocalCode(_Table):
+    """An EHR's own code for dry needling (R1)."""
+
+    system: str
+    code: str
 
 
-@dataclass(frozen=True, config=_CHECKED)
-class Settings:
-    """All settings of a run."""
+class MappingSettings(_Table):
+    """Which tables the rules read ([mappings]); relative paths are from the file's folder."""
 
-    coding: CodingSettings = field(default_factory=CodingSettings)
-    mappings_dir: Path = DEFAULT_MAPPINGS
+    dir: LaxPath = DEFAULT_MAPPINGS
     include_low_confidence_muscles: bool = False
-    cms_ptp_files: tuple[Path, ...] = ()
-    local_dry_needling_codes: tuple[tuple[str, str], ...] = ()
-    since: str | None = None
-    # HTTP: per request, attempts per request, and the longest wait between two attempts.
-    http_timeout_s: float = Field(default=60.0, gt=0, le=3600)
-    http_retry_attempts: int = Field(default=6, ge=1, le=50)
-    http_retry_max_delay_s: float = Field(default=60.0, ge=0, le=3600)
+    cms_ptp_files: Annotated[tuple[LaxPath, ...], Field(strict=False)] = ()
+    local_dry_needling_codes: Annotated[tuple[LocalCode, ...], Field(strict=False)] = ()
+
+
+class SelectionSettings(_Table):
+    """Which sessions a run codes ([selection])."""
+
+    # Only sessions whose date of service is on or after this day (YYYY-MM-DD); --since sets it.
+    since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class HttpSettings(_Table):
+    """How the client talks to a FHIR server ([http])."""
+
+    # Per request, attempts per request, and the longest wait between two attempts.
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    retry_attempts: int = Field(default=6, ge=1, le=50)
+    retry_max_delay_s: float = Field(default=60.0, ge=0, le=3600)
     ca_bundle: str | None = None
 
 
-ENV_PREFIX = "DN_ADAPTER_"
+class Settings(BaseSettings):
+    """All settings of a run: one table per concern. DN_ADAPTER_<TABLE>_<KEY> environment
+    variables (JSON values, or plain strings) win over what the code or the file gives."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        strict=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    coding: CodingSettings = Field(default_factory=CodingSettings)
+    mappings: MappingSettings = Field(default_factory=MappingSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file: a deployment changes one value without a new file.
+        # No .env or secrets folder: secrets are never settings.
+        return env_settings, init_settings
+
+    def with_since(self, since: str) -> Settings:
+        """These settings, coding only sessions on or after `since` (checked)."""
+        return self.model_copy(update={"selection": SelectionSettings(since=since)})
+
+
+TABLES = {name: info.annotation for name, info in Settings.model_fields.items()}
+
+# The first edition's [run] table, split by concern: where each of its keys went.
+_MOVED_FROM_RUN = {
+    "mappings_dir": "[mappings] dir",
+    "include_low_confidence_muscles": "[mappings] include_low_confidence_muscles",
+    "cms_ptp_files": "[mappings] cms_ptp_files",
+    "local_dry_needling_codes": "[mappings] local_dry_needling_codes",
+    "since": "[selection] since",
+    "http_timeout_s": "[http] timeout_s",
+    "http_retry_attempts": "[http] retry_attempts",
+    "http_retry_max_delay_s": "[http] retry_max_delay_s",
+    "ca_bundle": "[http] ca_bundle",
+}
 
 
 def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from a TOML file ([coding] and [run] tables), then DN_ADAPTER_CODING_<KEY> and
-    DN_ADAPTER_RUN_<KEY> environment overrides (JSON values, or plain strings), or the defaults."""
+    """Settings from a TOML file ([coding], [mappings], [selection], [http]), then the
+    DN_ADAPTER_<TABLE>_<KEY> environment overrides (`environ`, or the process's), or the defaults."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"cannot read configuration {path}: {error}") from error
-    base = path.parent if path is not None else Path.cwd()
-    coding_values = {**dict(data.get("coding", {})), **_from_environment(environ, "CODING", CodingSettings)}
-    run_values = {**dict(data.get("run", {})), **_from_environment(environ, "RUN", Settings)}
-    coding = _apply(CodingSettings(), coding_values, "coding")
-    run: dict[str, Any] = dict(run_values)
-    settings = Settings(coding=coding)
-    if "mappings_dir" in run:
-        run["mappings_dir"] = (base / str(run["mappings_dir"])).resolve()
-    if "cms_ptp_files" in run:
-        run["cms_ptp_files"] = tuple((base / str(p)).resolve() for p in _as_list(run["cms_ptp_files"], "cms_ptp_files"))
-    if "local_dry_needling_codes" in run:
-        try:
-            run["local_dry_needling_codes"] = tuple(
-                (str(c["system"]), str(c["code"])) for c in _as_list(run["local_dry_needling_codes"], "codes")
-            )
-        except (KeyError, TypeError) as error:
-            raise ConfigError("[run] local_dry_needling_codes: each entry needs a system and a code") from error
-    applied: Settings = _apply(settings, run, "run")
-    return applied
-
-
-def _from_environment(environ: Mapping[str, str] | None, table: str, model: Any) -> dict[str, Any]:
-    """The settings of one table given as DN_ADAPTER_<TABLE>_<KEY>; other DN_ADAPTER_* names
-    (the secrets of fhir/auth.py) are not settings and are left alone."""
-    environ = os.environ if environ is None else environ
-    found: dict[str, Any] = {}
-    for item in fields(model):
-        value = environ.get(f"{ENV_PREFIX}{table}_{item.name.upper()}")
-        if value is None or item.name == "coding":
-            continue
-        try:
-            found[item.name] = json.loads(value)
-        except json.JSONDecodeError:
-            found[item.name] = value
-    return found
-
-
-def _as_list(value: Any, key: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ConfigError(f"[run] {key} must be a list, got {value!r}")
-    return value
-
-
-def _apply(target: Any, values: dict[str, Any], table: str) -> Any:
-    known = {f.name for f in fields(target)} - {"coding"}
-    unknown = set(values) - known
+    _refuse_first_edition(data, environ)
+    unknown = set(data) - set(TABLES)
     if unknown:
-        raise ConfigError(f"unknown setting(s) in [{table}]: {', '.join(sorted(unknown))}")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        raise ConfigError(f"unknown table(s): {', '.join(sorted(unknown))} (known: {', '.join(TABLES)})")
+    for table, values in data.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{table}] must be a table, got {values!r}")
+    _resolve_paths(data.get("mappings"), path.parent if path is not None else Path.cwd())
     try:
-        return replace(target, **converted)
+        if environ is None:
+            return Settings(**data)
+        return _with_environment(data, environ)
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first.get("loc", ())) or "?"
-        raise ConfigError(f"[{table}] {key}: {first.get('msg')} (got {first.get('input')!r})") from error
+        raise ConfigError(_first_problem(error)) from error
+
+
+def _with_environment(data: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Settings with the overrides of `environ` instead of the process's environment."""
+    source = EnvSettingsSource(Settings)
+    source.env_vars = {k.lower(): v for k, v in environ.items()}
+    overrides = source()
+    merged = {table: {**data.get(table, {}), **overrides.get(table, {})} for table in set(data) | set(overrides)}
+    return Settings.model_validate(merged)
+
+
+def _refuse_first_edition(data: dict[str, Any], environ: Mapping[str, str] | None) -> None:
+    """A [run] table or DN_ADAPTER_RUN_* name would otherwise be dropped without a word."""
+    import os
+
+    run = data.get("run")
+    if isinstance(run, dict):
+        moves = [f"{key} -> {_MOVED_FROM_RUN.get(key, '(unknown setting)')}" for key in sorted(run)]
+        raise ConfigError(f"[run] was split by concern; move {'; '.join(moves) or 'nothing'}")
+    names = os.environ if environ is None else environ
+    old = sorted(n for n in names if n.startswith(f"{ENV_PREFIX}RUN_"))
+    if old:
+        raise ConfigError(
+            f"{old[0]}: DN_ADAPTER_RUN_* was split by concern; use DN_ADAPTER_MAPPINGS_*, "
+            "DN_ADAPTER_SELECTION_* or DN_ADAPTER_HTTP_* (docs/configuration.md)"
+        )
+
+
+def _resolve_paths(mappings: Any, base: Path) -> None:
+    if not isinstance(mappings, dict):
+        return
+    if isinstance(mappings.get("dir"), str):
+        mappings["dir"] = (base / mappings["dir"]).resolve()
+    files = mappings.get("cms_ptp_files")
+    if isinstance(files, list):
+        mappings["cms_ptp_files"] = [(base / p).resolve() if isinstance(p, str) else p for p in files]
+
+
+def _first_problem(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ())]
+    table, key = (location[0], ".".join(location[1:])) if len(location) > 1 else ("settings", "".join(location))
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    return f"[{table}] {key or '?'}: {message} (got {first.get('input')!r})"

@@ -17,12 +17,12 @@ from ..tables import CodingTables
 
 def make_client(base_url: str, settings: Settings) -> FhirClient:
     """A FHIR client: timeouts, retries and TLS verification from the settings."""
-    verify: bool | str = settings.ca_bundle or True
+    verify: bool | str = settings.http.ca_bundle or True
     return FhirClient(
         base_url,
         auth_from_environment(base_url, verify),
-        timeout_s=settings.http_timeout_s,
-        retry=RetryPolicy(attempts=settings.http_retry_attempts, max_delay_s=settings.http_retry_max_delay_s),
+        timeout_s=settings.http.timeout_s,
+        retry=RetryPolicy(attempts=settings.http.retry_attempts, max_delay_s=settings.http.retry_max_delay_s),
         verify=verify,
     )
 
@@ -33,7 +33,7 @@ class Endpoints:
     def __init__(self, settings: Settings, tables: CodingTables, validate: bool = False) -> None:
         self.settings = settings
         self.tables = tables
-        self.since = settings.since
+        self.since = settings.selection.since
         self.validate = validate
         self._clients: dict[str, FhirClient] = {}
 

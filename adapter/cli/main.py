@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from argparse import Namespace
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 
 from ..settings import ConfigError, Settings, load_settings
@@ -48,4 +47,4 @@ def _with_since(settings: Settings, since: str) -> Settings:
         date.fromisoformat(since)
     except ValueError as error:
         raise ConfigError(f"--since must be YYYY-MM-DD, got {since!r}") from error
-    return replace(settings, since=since)
+    return settings.with_since(since)

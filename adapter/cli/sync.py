@@ -26,7 +26,7 @@ def sync_command(args: Namespace, settings: Settings) -> int:
     try:
         tables = load_run_tables(settings)
         client = Endpoints(settings, tables).client(args.server)
-        sink = ServerSink(client, since=settings.since)
+        sink = ServerSink(client, since=settings.selection.since)
         coder = CaseCoder(sink, settings, tables)
         state = SyncState(Path(args.state_dir), client.base_url)
     except (AuthError, ValueError) as error:

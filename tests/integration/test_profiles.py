@@ -131,13 +131,12 @@ def test_draft_without_a_clinician_validates(uploaded: str, tmp_path: Path) -> N
 
 def test_non_covered_medicare_claim_with_gy_and_gx_validates(uploaded: str) -> None:
     """Second edition R8: the non-covered path's active Claim (GP, GX, GY, patient liable) conforms."""
-    from dataclasses import replace
 
     from adapter.settings import CodingSettings, Settings
     from tests.helpers import run_resources
     from tests.unit.test_rules import medicare_case
 
-    settings = replace(Settings(), coding=CodingSettings(medicare_therapist_path="non-covered", voluntary_abn=True))
+    settings = Settings(coding=CodingSettings(medicare_therapist_path="non-covered", voluntary_abn=True))
     claims = run_resources(medicare_case(0, taxonomy="2251X0800X").resources(), settings).resources("Claim")
     (claim,) = [c for c in claims if c["item"][0]["servicedDate"] == "2025-03-04"]
     assert claim["status"] == "active"

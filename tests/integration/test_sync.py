@@ -19,7 +19,7 @@ from adapter.cli import main
 from adapter.fhir.client import FhirClient
 from adapter.pipeline import CaseCoder
 from adapter.rules import decide as real_decide
-from adapter.settings import Settings
+from adapter.settings import MappingSettings, Settings
 from adapter.sinks.server import ServerSink, WriteStats
 from adapter.sources.server import fetch_patients
 from adapter.sync.state import SyncState
@@ -413,10 +413,10 @@ def test_a_renamed_payer_re_codes_the_patients_it_insures(fhir_base: str, tmp_pa
     """Payer-policy rows match the payer's name (R8): a payer renamed into one is followed."""
     key = f"payer{uuid.uuid4().hex[:8]}"
     mappings = tmp_path / "mappings"
-    shutil.copytree(Settings().mappings_dir, mappings)
+    shutil.copytree(Settings().mappings.dir, mappings)
     with (mappings / "payer-policies.csv").open("a", encoding="utf-8") as rows:
         rows.write(f"payer-name,{key} health,hold,Plan {key} excludes dry needling,test,test\n")
-    settings = Settings(mappings_dir=mappings)
+    settings = Settings(mappings=MappingSettings(dir=mappings))
     case = Case(key=key, payer_name="Northwind Health Plan")
     case.procedure("p1", [site("31764008", "7771000")])
     synced_case(fhir_base, tmp_path, case, settings)

@@ -114,7 +114,7 @@ def run_campaign(base: str, seed: int, sessions: int, faults: int, kills: int, l
         expected = clean_claims(sessions, seed, work)
         reset_and_load(base, sessions, seed)
         config = work / "campaign.toml"
-        config.write_text("[run]\nhttp_timeout_s = 4.0\nhttp_retry_attempts = 8\nhttp_retry_max_delay_s = 2.0\n")
+        config.write_text("[http]\ntimeout_s = 4.0\nretry_attempts = 8\nretry_max_delay_s = 2.0\n")
         state = work / "state"
         with FaultProxy(base, seed, faults, delay_s=5.0) as proxy:
             kills_done, runs, started = 0, 0, time.time()

@@ -63,11 +63,11 @@ def test_settings_file_is_applied(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         '[coding]\nhcpcs_system = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"\n'
-        "[run]\ninclude_low_confidence_muscles = true\nhttp_timeout_s = 5.0\n"
+        "[mappings]\ninclude_low_confidence_muscles = true\n[http]\ntimeout_s = 5.0\n"
     )
     settings = load_settings(config)
     assert settings.coding.hcpcs_system.startswith("https://")
-    assert settings.include_low_confidence_muscles and settings.http_timeout_s == 5.0
+    assert settings.mappings.include_low_confidence_muscles and settings.http.timeout_s == 5.0
     with pytest.raises(ConfigError):
         load_settings(tmp_path / "missing.toml")
 

@@ -10,7 +10,7 @@ import pytest
 from adapter.grouping import group_by_patient
 from adapter.pipeline import code_patient, load_run_tables
 from adapter.rules import Decision
-from adapter.settings import Settings
+from adapter.settings import LocalCode, MappingSettings, Settings
 from tests.factory import (
     BILATERAL,
     CHIRO,
@@ -152,7 +152,7 @@ def test_only_unresolved_sites_hold_with_no_code() -> None:
 def test_low_confidence_ids_count_when_enabled() -> None:
     case = Case()
     case.procedure("p1", [site("47560002", LEFT)])
-    (decision,) = decide_all(case.resources(), Settings(include_low_confidence_muscles=True))
+    (decision,) = decide_all(case.resources(), Settings(mappings=MappingSettings(include_low_confidence_muscles=True)))
     assert decision.cpt == "20560"
 
 
@@ -260,7 +260,9 @@ def test_local_dry_needling_code_from_settings() -> None:
     case = Case()
     case.procedure("p1", [site(TRAPEZIUS, LEFT)])
     case.items[-1]["code"] = {"coding": [{"system": "http://ehr.example.org/proc", "code": "DN"}]}
-    settings = Settings(local_dry_needling_codes=(("http://ehr.example.org/proc", "DN"),))
+    settings = Settings(
+        mappings=MappingSettings(local_dry_needling_codes=(LocalCode(system="http://ehr.example.org/proc", code="DN"),))
+    )
     (decision,) = decide_all(case.resources(), settings)
     assert decision.cpt == "20560"
 
@@ -433,7 +435,7 @@ def _with_ptp(tmp_path: Any, indicator: str) -> Settings:
     (mappings / "ncci-ptp.csv").write_text(
         f"column1,column2,effective,deletion,modifier_indicator,source\n97140,20560,2020-01-01,,{indicator},test row\n"
     )
-    return Settings(mappings_dir=mappings)
+    return Settings(mappings=MappingSettings(dir=mappings))
 
 
 def test_ptp_pair_with_indicator_1_and_another_structure_adds_xs(tmp_path: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from adapter.cli import main
-from adapter.settings import CodingSettings, ConfigError, Settings, load_settings
+from adapter.settings import CodingSettings, ConfigError, MappingSettings, Settings, load_settings
 from adapter.tables import DEFAULT_MAPPINGS, MappingError, load_tables
 from tests.factory import (
     BILATERAL,
@@ -107,7 +106,7 @@ def test_epic_style_flowsheet_and_procedure_codes_through_concept_maps(mappings_
         ],
     )
     case.items[-1]["code"] = {"coding": [{"system": EPIC_PROCEDURE, "code": "PT-DRYNEEDLE"}], "text": "Dry needling"}
-    settings = replace(Settings(), mappings_dir=mappings_with_concept_maps)
+    settings = Settings(mappings=MappingSettings(dir=mappings_with_concept_maps))
     (decision,) = decide_all(case.resources(), settings)
     assert (decision.outcome, decision.cpt, decision.muscle_count) == ("claim_line", "20561", 3)
 
@@ -122,7 +121,7 @@ def test_concept_map_to_a_muscle_the_map_does_not_know_is_refused(
     with pytest.raises(MappingError, match=r"conceptmap-epic-flowsheet-sites.json group\[0\].element\[1\].target\[0\]"):
         load_tables(mappings_with_concept_maps)
     config = mappings_with_concept_maps.parent / "settings.toml"
-    config.write_text(f'[run]\nmappings_dir = "{mappings_with_concept_maps}"\n')
+    config.write_text(f'[mappings]\ndir = "{mappings_with_concept_maps}"\n')
     assert main(["run", "--config", str(config), "--sink", str(mappings_with_concept_maps.parent / "out")]) == 2
     assert "999999999 is not in the muscle map" in capsys.readouterr().err
 
@@ -217,9 +216,8 @@ def test_utc_time_without_a_zone_is_taken_as_utc_with_a_warning() -> None:
 
 def test_clinic_time_zone_settings_one_and_per_organization() -> None:
     case = utc_case("2026-03-11T04:30:00Z", None)
-    one = replace(Settings(), coding=CodingSettings(clinic_time_zone="America/Chicago"))
-    per_org = replace(
-        Settings(),
+    one = Settings(coding=CodingSettings(clinic_time_zone="America/Chicago"))
+    per_org = Settings(
         coding=CodingSettings(clinic_time_zone="UTC", clinic_time_zones={"Organization/t-clinic": "America/Denver"}),
     )
     for settings in (one, per_org):
@@ -431,9 +429,7 @@ def test_medicare_therapist_non_covered_path(abn: bool, modifiers: tuple[str, ..
     coding = CodingSettings(medicare_therapist_path="non-covered", voluntary_abn=abn)
     case = medicare_case(0, taxonomy=PT)
     (result,) = [
-        r
-        for r in run_resources(case.resources(), replace(Settings(), coding=coding)).cases
-        if r.decision.muscle_count == 3
+        r for r in run_resources(case.resources(), Settings(coding=coding)).cases if r.decision.muscle_count == 3
     ]
     assert result.decision.outcome == "claim_line"
     assert result.decision.modifiers == modifiers
