@@ -119,6 +119,12 @@ class SelectionSettings(_Table):
 
     # Only sessions whose date of service is on or after this day (YYYY-MM-DD); --since sets it.
     since: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    # How the worker finds changes: "auto" (from the CapabilityStatement), "last-updated"
+    # (watermarks) or "window" (re-code the last window_days days of service each pass).
+    reading: Literal["auto", "last-updated", "window"] = "auto"
+    window_days: int = Field(default=30, ge=1, le=3650)
+    # Observation categories searched where a server requires one with `patient` (US Core).
+    observation_categories: Strings = ("exam", "survey", "procedure", "therapy")
 
 
 class HttpSettings(_Table):

@@ -2,17 +2,25 @@
 
 Sources and sinks are chosen by the registries in `adapter.sources` and `adapter.sinks`; this
 module gives them what they may need: one client per server base URL (timeouts, retries, TLS
-and authentication from the settings and the environment), the dry-needling codes, `--since`.
+and authentication from the settings and the environment), each server's CapabilityStatement
+(read once), the patients `--patients` names, the dry-needling codes, `--since`.
 """
 
 from __future__ import annotations
 
+import logging
+
 from ..fhir.auth import auth_from_environment
+from ..fhir.capabilities import ServerCapabilities, read_capabilities
 from ..fhir.client import FhirClient, RetryPolicy
 from ..settings import Settings
 from ..sinks import Sink, open_sink
 from ..sources import Source, open_source, source_files
+from ..sources.patients import PatientReader, read_patient_list
+from ..sources.reading import Reading, choose_reading
 from ..tables import CodingTables
+
+log = logging.getLogger("adapter.cli")
 
 
 def make_client(base_url: str, settings: Settings) -> FhirClient:
@@ -30,18 +38,54 @@ def make_client(base_url: str, settings: Settings) -> FhirClient:
 class Endpoints:
     """Opens a run's source and sink; a server named twice gets one client."""
 
-    def __init__(self, settings: Settings, tables: CodingTables, validate: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, tables: CodingTables, validate: bool = False, patients: str | None = None
+    ) -> None:
         self.settings = settings
         self.tables = tables
         self.since = settings.selection.since
         self.validate = validate
+        self.patients = patients
         self._clients: dict[str, FhirClient] = {}
+        self._capabilities: dict[str, ServerCapabilities] = {}
+        self._readers: dict[str, PatientReader] = {}
 
     def client(self, base_url: str) -> FhirClient:
         key = base_url.rstrip("/")
         if key not in self._clients:
             self._clients[key] = make_client(base_url, self.settings)
         return self._clients[key]
+
+    def capabilities(self, base_url: str) -> ServerCapabilities:
+        """The server's CapabilityStatement, read once."""
+        key = base_url.rstrip("/")
+        if key not in self._capabilities:
+            self._capabilities[key] = read_capabilities(self.client(base_url))
+        return self._capabilities[key]
+
+    def reading(self, base_url: str) -> Reading:
+        """How to read this server (logged once); a SourceError when it offers no way."""
+        forced = self.settings.selection.reading
+        reading = choose_reading(base_url, self.capabilities(base_url), self.patients is not None, forced)
+        log.info("reading chosen", extra={"patients": reading.patients, "changes": reading.changes, "why": reading.why})
+        return reading
+
+    def listed_patients(self, base_url: str) -> list[str] | None:
+        """The patients `--patients` names (a Group is read from this server), or None."""
+        if self.patients is None:
+            return None
+        return read_patient_list(self.patients, self.client(base_url))
+
+    def patient_reader(self, base_url: str) -> PatientReader:
+        key = base_url.rstrip("/")
+        if key not in self._readers:
+            self._readers[key] = PatientReader(
+                self.client(base_url),
+                self.capabilities(base_url),
+                self.dry_needling_codes(),
+                self.settings.selection.observation_categories,
+            )
+        return self._readers[key]
 
     def dry_needling_codes(self) -> list[tuple[str, str]]:
         return self.tables.dry_needling_codes()

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find new and changed sessions on a FHIR server and write their Claims back.",
     )
     sync.add_argument("--server", required=True, help="FHIR server base URL, e.g. http://127.0.0.1:8080/fhir")
+    sync.add_argument(
+        "--sink",
+        default=None,
+        help="where the Claims go: a FHIR server base URL (a claims store apart from the EHR). "
+        "Default: the server itself",
+    )
     mode = sync.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="one incremental pass, then exit")
     mode.add_argument("--watch", action="store_true", help="poll until SIGTERM/SIGINT")
@@ -62,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir",
         type=Path,
         default=Path(".state"),
-        help="directory of the durable sync state (SQLite), kept per server base URL (default .state)",
+        help="directory of the durable sync state (SQLite), kept per server and sink (default .state)",
     )
     _common_options(sync)
     return parser
@@ -74,6 +80,13 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="TOML settings file (see docs/configuration.md); secrets are never read from it",
+    )
+    parser.add_argument(
+        "--patients",
+        default=None,
+        metavar="Group/ID|FILE",
+        help="the patients to read, for servers that refuse a search without `patient`: a Group on the "
+        "server (its active members) or a file of Patient/id lines",
     )
     parser.add_argument(
         "--since", default=None, metavar="YYYY-MM-DD", help="only code sessions on or after this date of service"

@@ -20,7 +20,7 @@ def run_command(args: Namespace, settings: Settings) -> int:
     """Exit 0 when the run completed (holds and per-resource problems are in the output), 1 when
     cases could not be written to a server, 3 when a server was unreachable."""
     tables = load_run_tables(settings)
-    endpoints = Endpoints(settings, tables, validate=args.validate)
+    endpoints = Endpoints(settings, tables, validate=args.validate, patients=args.patients)
     source_spec = args.source or str(DEMO_DATA)
     sink_spec = args.sink or "out"
     source = endpoints.source(source_spec)

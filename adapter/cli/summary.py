@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..pipeline import RunSummary
-from ..sinks.server import WriteStats
+from ..sinks.base import WriteStats
 from ..sync.worker import SyncSummary
 
 

@@ -5,17 +5,25 @@ from __future__ import annotations
 import sys
 import time
 from argparse import Namespace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ..fhir.errors import AuthError, FhirError, TransportError
 from ..pipeline import CaseCoder, load_run_tables
 from ..settings import Settings
+from ..sinks import SinkError, open_claim_store
+from ..sinks.ledger import LedgerSink
 from ..sinks.server import ServerSink
+from ..sources import SourceError
+from ..sources.reading import LAST_UPDATED, server_wide_search
 from ..sync.state import SyncState
-from ..sync.worker import StopFlag, sync_once
+from ..sync.window import sync_window_once, window_start
+from ..sync.worker import WATCHED_TYPES, StopFlag, SyncSummary, sync_once
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .summary import print_summary
+
+CRAWLABLE = (*WATCHED_TYPES, "PractitionerRole", "Practitioner", "Organization")
 
 
 def sync_command(args: Namespace, settings: Settings) -> int:
@@ -23,20 +31,41 @@ def sync_command(args: Namespace, settings: Settings) -> int:
     stop = StopFlag()
     if args.watch:
         stop.install()
+    endpoints: Endpoints | None = None
     try:
         tables = load_run_tables(settings)
-        client = Endpoints(settings, tables).client(args.server)
-        sink = ServerSink(client, since=settings.selection.since)
+        endpoints = Endpoints(settings, tables, patients=args.patients)
+        client = endpoints.client(args.server)
+        reading = endpoints.reading(args.server)
+        sink_spec = args.sink or args.server
+        sink = open_claim_store(sink_spec, endpoints)
         coder = CaseCoder(sink, settings, tables)
-        state = SyncState(Path(args.state_dir), client.base_url)
-    except (AuthError, ValueError) as error:
+        where = sink.client.base_url if isinstance(sink, ServerSink) else str(Path(sink_spec).resolve())
+        state = SyncState(Path(args.state_dir), client.base_url, where)
+    except TransportError as error:
+        print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except (AuthError, FhirError, ValueError, SourceError, SinkError) as error:
         print(f"dn-adapter: {error}", file=sys.stderr)
         return EXIT_USAGE
+    capabilities = endpoints.capabilities(args.server)
+    crawled = frozenset(t for t in CRAWLABLE if capabilities.searchable(t, {"_lastUpdated"}))
     try:
         while True:
             started = time.monotonic()
-            summary = sync_once(client, sink, coder, state, stop)
-            print_summary("dn-adapter summary:", coder.summary, sink.stats, summary, client.requests_sent)
+            summary: SyncSummary
+            if reading.changes == LAST_UPDATED:
+                summary = sync_once(client, sink, coder, state, stop, crawled=crawled)
+            else:
+                today = _server_day(client.server_time())
+                start = window_start(today, settings.selection.window_days)
+                listed = endpoints.listed_patients(args.server)
+                if listed is None and not server_wide_search(capabilities):
+                    raise SourceError(f"{args.server}: no way to find patients in the window; give --patients")
+                reader = endpoints.patient_reader(args.server)
+                summary = sync_window_once(reader, sink, coder, state, stop, start, listed)
+            sink.close()  # the pass's end: a directory store puts its files and ledger in place
+            print_summary("dn-adapter summary:", coder.summary, sink.stats, summary, endpoints.requests_sent)
             if not args.watch or stop.requested:
                 break
             stop.event.wait(max(0.0, args.interval - (time.monotonic() - started)))
@@ -45,9 +74,21 @@ def sync_command(args: Namespace, settings: Settings) -> int:
     except TransportError as error:
         print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except SourceError as error:
+        print(f"dn-adapter: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except FhirError as error:
         print(f"dn-adapter: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         state.close()
+        if isinstance(sink, LedgerSink):
+            sink.shut()
     return EXIT_FAILED if sink.stats.errors else EXIT_OK
+
+
+def _server_day(instant: str | None) -> date:
+    """Today by the server's clock (UTC), else by ours."""
+    if instant:
+        return datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(UTC).date()
+    return datetime.now(UTC).date()

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .base import CaseResult, Sink, SinkContext, SinkError
+from .base import CaseResult, ClaimStore, Sink, SinkContext, SinkError, WriteStats
 from .files import FileSink, refuse_overwriting_source
+from .ledger import LedgerSink
 from .server import ServerSink
 
 SinkOpener = Callable[[str, SinkContext, list[Path]], Sink]
@@ -25,10 +26,30 @@ def _open_files(spec: str, context: SinkContext, source_files: list[Path]) -> Si
     return FileSink(Path(spec), validate=context.validate)
 
 
+def _open_server(spec: str, context: SinkContext, _: list[Path]) -> Sink:
+    """A server that declares Claim, Task and Provenance writes in transactions (Epic, Oracle
+    Health and US Core servers take none: their claims go to another sink)."""
+    if not context.capabilities(spec).takes_claims():
+        raise SinkError(
+            f"{spec} does not take Claim writes (its CapabilityStatement declares no transaction with Claim, "
+            "Task and Provenance create and update): give --sink another server or a directory"
+        )
+    return ServerSink(context.client(spec), since=context.since)
+
+
 SINKS: list[tuple[str, Callable[[str], bool], SinkOpener]] = [
-    ("a FHIR server base URL", _is_url, lambda spec, context, _: ServerSink(context.client(spec), since=context.since)),
+    ("a FHIR server base URL", _is_url, _open_server),
     ("a directory", lambda spec: True, _open_files),
 ]
+
+
+def open_claim_store(spec: str, context: SinkContext) -> ClaimStore:
+    """Where the sync worker keeps Claims: a FHIR server, or a directory with its ledger."""
+    if _is_url(spec):
+        sink = _open_server(spec, context, [])
+        assert isinstance(sink, ServerSink)
+        return sink
+    return LedgerSink(Path(spec), since=context.since, validate=context.validate)
 
 
 def open_sink(spec: str, context: SinkContext, source_files: list[Path] | None = None) -> Sink:
@@ -39,4 +60,17 @@ def open_sink(spec: str, context: SinkContext, source_files: list[Path] | None =
     raise SinkError(f"not a sink: {spec} (expected {', or '.join(kind for kind, _, _ in SINKS)})")
 
 
-__all__ = ["SINKS", "CaseResult", "FileSink", "ServerSink", "Sink", "SinkContext", "SinkError", "open_sink"]
+__all__ = [
+    "SINKS",
+    "CaseResult",
+    "ClaimStore",
+    "FileSink",
+    "LedgerSink",
+    "ServerSink",
+    "Sink",
+    "SinkContext",
+    "SinkError",
+    "WriteStats",
+    "open_claim_store",
+    "open_sink",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ..build import build_operation_outcome, case_id, now_instant
@@ -12,6 +12,7 @@ from ..rules import Decision
 from ..session import Session
 
 if TYPE_CHECKING:
+    from ..fhir.capabilities import ServerCapabilities
     from ..fhir.client import FhirClient
 
 
@@ -40,6 +41,31 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class WriteStats:
+    """What a claims store (a server, or a directory with its ledger) wrote, for the run summary."""
+
+    created: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    unchanged: int = 0
+    tasks: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    transactions: int = 0
+
+
+class ClaimStore(Sink, Protocol):
+    """A sink the sync worker keeps Claims in: it writes only what changed, and cancels the
+    Claims of complete patients that no case produces any more (on or after `since`)."""
+
+    since: str | None
+    stats: WriteStats
+
+    def patients_complete(self, patients: list[str]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
 class SinkContext(Protocol):
     """What opening a sink from its spec may need (adapter/cli/endpoints.py provides it)."""
 
@@ -47,6 +73,8 @@ class SinkContext(Protocol):
     validate: bool
 
     def client(self, base_url: str) -> FhirClient: ...
+
+    def capabilities(self, base_url: str) -> ServerCapabilities: ...
 
 
 def refusal_outcome(result: CaseResult, reasons: str) -> JSON:

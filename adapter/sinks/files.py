@@ -64,6 +64,10 @@ class FileSink:
     def write_problem(self, outcome: JSON) -> None:
         self._write(outcome)
 
+    def write_resource(self, resource: JSON) -> None:
+        """One resource of an output type (Claim, Task, Provenance, OperationOutcome) as it is."""
+        self._write(resource)
+
     def append_part(self, part: Path) -> None:
         """Append another FileSink's finished output (a parallel worker's), then delete it."""
         for rtype, handle in self._handles.items():

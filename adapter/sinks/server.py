@@ -16,7 +16,6 @@ entries are never split across two.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from .. import systems
 from ..build import (
@@ -27,7 +26,7 @@ from ..build import (
 from ..fhir.client import FhirClient
 from ..fhir.errors import ClientError, ConflictError, ServerError
 from ..fhirjson import JSON, objects
-from .base import CaseResult
+from .base import CaseResult, WriteStats
 from .plan import (
     CREATE,
     ORPHAN,
@@ -43,19 +42,6 @@ from .plan import (
 from .validation import describe, invalid_reason
 
 log = logging.getLogger("adapter.sink")
-
-
-@dataclass
-class WriteStats:
-    """What a server sink wrote, for the run summary."""
-
-    created: int = 0
-    updated: int = 0
-    cancelled: int = 0
-    unchanged: int = 0
-    tasks: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    transactions: int = 0
 
 
 class ServerSink:

@@ -12,14 +12,20 @@ from pathlib import Path
 from .base import Source, SourceContext, SourceError, SourceItem, check_resource
 from .bundle import BundleFileSource
 from .ndjson import NdjsonSource
+from .patients import PatientScopedSource
 from .server import ServerSource
 
 SourceOpener = Callable[[str, SourceContext | None], Source]
 
 
 def _open_server(spec: str, context: SourceContext | None) -> Source:
+    """All patients with dry needling by one search where the server allows it, else the listed ones."""
     if context is None:
         raise SourceError(f"{spec}: a server source needs a FHIR client (open it through the command line)")
+    context.reading(spec)  # refuses a server that offers no way to find the sessions
+    listed = context.listed_patients(spec)
+    if listed is not None:
+        return PatientScopedSource(context.patient_reader(spec), listed, f"{spec} ({len(listed)} listed patients)")
     return ServerSource(context.client(spec), context.dry_needling_codes())
 
 

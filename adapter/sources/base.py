@@ -15,6 +15,8 @@ from ..resource_types import R4_RESOURCE_TYPES
 
 if TYPE_CHECKING:
     from ..fhir.client import FhirClient
+    from .patients import PatientReader
+    from .reading import Reading
 
 SourceItem = JSON | InputProblem
 _TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{1,60}$")
@@ -30,6 +32,12 @@ class SourceContext(Protocol):
     def client(self, base_url: str) -> FhirClient: ...
 
     def dry_needling_codes(self) -> list[tuple[str, str]]: ...
+
+    def reading(self, base_url: str) -> Reading: ...
+
+    def listed_patients(self, base_url: str) -> list[str] | None: ...
+
+    def patient_reader(self, base_url: str) -> PatientReader: ...
 
 
 class Source(Protocol):

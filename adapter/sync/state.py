@@ -1,6 +1,8 @@
-"""Durable sync state: one SQLite file per server base URL, updated atomically.
+"""Durable sync state: one SQLite file per source (and sink, when it is another), updated atomically.
 
-A watermark per watched resource type. SQLite's transactions make each update all-or-nothing,
+A watermark per watched resource type, the patients to retry, and, for reading by window, the
+patients coded in the window with their newest date of service (so a session that disappears
+from the server is still re-coded, and its Claim cancelled). SQLite's transactions make each update all-or-nothing,
 so a crash leaves the previous watermark, and the next run repeats (idempotent) work rather
 than skipping any.
 """
@@ -13,11 +15,14 @@ from pathlib import Path
 
 
 class SyncState:
-    """The watermarks and the patients to retry of one server base URL."""
+    """The watermarks and the patients to retry of one source (and sink)."""
 
-    def __init__(self, state_dir: Path, base_url: str) -> None:
+    def __init__(self, state_dir: Path, base_url: str, sink: str | None = None) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
+        if sink is not None and sink.rstrip("/") != self.base_url:
+            # Claims kept elsewhere: what was written there is its own state.
+            self.base_url = f"{self.base_url} -> {sink.rstrip('/')}"
         digest = hashlib.sha256(self.base_url.encode()).hexdigest()[:16]
         self.path = state_dir / f"sync-{digest}.sqlite3"
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -30,6 +35,9 @@ class SyncState:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS retry_patient "
             "(patient TEXT PRIMARY KEY, reason TEXT NOT NULL, attempts INTEGER)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS window_patient (patient TEXT PRIMARY KEY, newest_service TEXT NOT NULL)"
         )
         known = self._db.execute("SELECT base_url FROM server").fetchone()
         if known is None:
@@ -73,6 +81,25 @@ class SyncState:
 
     def patients_to_retry(self) -> list[str]:
         return [str(row[0]) for row in self._db.execute("SELECT patient FROM retry_patient ORDER BY patient")]
+
+    def remember_in_window(self, newest: dict[str, str]) -> None:
+        """Patients coded with sessions in the window, with their newest date of service."""
+        if not newest:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT INTO window_patient VALUES (?, ?) ON CONFLICT(patient) DO UPDATE SET "
+                "newest_service = max(newest_service, excluded.newest_service)",
+                sorted(newest.items()),
+            )
+
+    def patients_in_window(self, start: str) -> list[str]:
+        """Patients remembered with a session on or after `start`; older ones are forgotten."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM window_patient WHERE newest_service < ?", (start,))
+        return [str(row[0]) for row in self._db.execute("SELECT patient FROM window_patient ORDER BY patient")]
 
     def close(self) -> None:
         self._db.close()

@@ -19,7 +19,7 @@ from ..fhir.client import FhirClient
 from ..fhirjson import JSON, reference, resource_key
 from ..indexes import patient_of
 from ..pipeline import CaseCoder
-from ..sinks.server import ServerSink
+from ..sinks.base import ClaimStore
 from ..sources.server import code_token, fetch_patients
 from .searches import (
     deleted_since,
@@ -91,19 +91,26 @@ def normalize_instant(value: str) -> str:
 
 def sync_once(
     client: FhirClient,
-    sink: ServerSink,
+    sink: ClaimStore,
     coder: CaseCoder,
     state: SyncState,
     stop: StopFlag,
     page_size: int = PATIENTS_PER_BATCH,
+    crawled: frozenset[str] | None = None,
 ) -> SyncSummary:
-    """One incremental pass over every watched type; the watermark moves only past written work."""
+    """One incremental pass over every watched type; the watermark moves only past written work.
+
+    `crawled`: the types the server can search by `_lastUpdated` (default all); a type it
+    cannot is not crawled, so its changes are seen only through the other types.
+    """
     crawl_start = normalize_instant(client.server_time() or datetime.now(UTC).isoformat())
     one_pass = _Pass(client, sink, coder, state, crawl_start, page_size)
     retry = state.patients_to_retry()
     one_pass.summary.retried = len(retry)
     one_pass.code(retry)
     for resource_type in WATCHED_TYPES + CLINICIAN_TYPES + PAYER_TYPES:
+        if crawled is not None and resource_type not in crawled:
+            continue
         one_pass.crawl(resource_type, stop)
         if stop.requested:
             return one_pass.summary
@@ -120,7 +127,7 @@ class _Pass:
     def __init__(
         self,
         client: FhirClient,
-        sink: ServerSink,
+        sink: ClaimStore,
         coder: CaseCoder,
         state: SyncState,
         crawl_start: str,
@@ -200,16 +207,24 @@ class _Pass:
             return
         self.summary.patients += len(todo)
         self.coded.update(todo)
-        self.coder.code(fetch_patients(self.client, todo))
-        complete = self.coder.coded(todo)
-        not_coded = set(todo) - set(complete)
-        self.sink.patients_complete(complete)
-        errors_before = len(self.sink.stats.errors)
-        self.sink.flush()
-        failed = {patient for patient, _ in self.sink.stats.errors[errors_before:]}
-        self.state.mark_for_retry(sorted(not_coded), "coding failed")
-        self.state.mark_for_retry(sorted(failed - not_coded), "write failed")
-        self.state.clear_retry([p for p in complete if p not in failed])
+        code_and_write(self.coder, self.sink, self.state, todo, fetch_patients(self.client, todo))
+
+
+def code_and_write(
+    coder: CaseCoder, sink: ClaimStore, state: SyncState, patients: list[str], resources: list[JSON]
+) -> None:
+    """Code these patients from all of their resources and write them; those whose coding or
+    write failed go to the retry table (their Claims stay as they are), the others leave it."""
+    coder.code(resources)
+    complete = coder.coded(patients)
+    not_coded = set(patients) - set(complete)
+    sink.patients_complete(complete)
+    errors_before = len(sink.stats.errors)
+    sink.flush()
+    failed = {patient for patient, _ in sink.stats.errors[errors_before:]}
+    state.mark_for_retry(sorted(not_coded), "coding failed")
+    state.mark_for_retry(sorted(failed - not_coded), "write failed")
+    state.clear_retry([p for p in complete if p not in failed])
 
 
 def _patients_touched(

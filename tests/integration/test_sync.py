@@ -20,7 +20,8 @@ from adapter.fhir.client import FhirClient
 from adapter.pipeline import CaseCoder
 from adapter.rules import decide as real_decide
 from adapter.settings import MappingSettings, Settings
-from adapter.sinks.server import ServerSink, WriteStats
+from adapter.sinks.base import WriteStats
+from adapter.sinks.server import ServerSink
 from adapter.sources.server import fetch_patients
 from adapter.sync.state import SyncState
 from adapter.sync.worker import StopFlag, sync_once
