@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from adapter.backfill import code_everything
 from adapter.settings import Settings
 from adapter.sinks.base import CaseResult
@@ -85,3 +87,21 @@ def sent_body(request: Any) -> bytes:
     body = request.body
     assert body is not None
     return body if isinstance(body, bytes) else str(body).encode()
+
+
+def put_transaction(base: str, resources: list[dict[str, Any]]) -> None:
+    """PUT these resources on a FHIR server in one transaction."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
+        ],
+    }
+    response = requests.post(base, json=bundle, headers={"Content-Type": "application/fhir+json"}, timeout=120)
+    assert response.status_code == 200, response.text[:500]
+
+
+def scenario_resources(name: str) -> list[dict[str, Any]]:
+    """The resources of one public scenario bundle."""
+    return [e["resource"] for e in json.loads((SCENARIOS / name).read_text())["entry"]]

@@ -65,7 +65,12 @@ class LedgerSink:
         cid = case_id(result.session)
         self._live.add(cid)
         claim = result.claim
-        if claim is None:
+        if claim is None:  # the case no longer bills (entered in error, not done, ...)
+            row = self._db.execute(
+                "SELECT claim FROM written_case WHERE case_id = ? AND status != 'cancelled'", (cid,)
+            ).fetchone()
+            if row is not None and cid not in self._pending:
+                self._cancel(cid, result.session.patient, result.session.service_date.isoformat(), json.loads(row[0]))
             return
         fingerprint = _fingerprint(result)
         before = self._pending[cid][2:4] if cid in self._pending else self._written(cid)

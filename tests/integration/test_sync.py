@@ -27,25 +27,9 @@ from adapter.sync.state import SyncState
 from adapter.sync.worker import StopFlag, sync_once
 from tests.expectations import check_outcome
 from tests.factory import Case, site
-from tests.helpers import SCENARIOS
+from tests.helpers import SCENARIOS, put_transaction, scenario_resources
 
 EXPECTED: list[dict[str, Any]] = json.loads((SCENARIOS / "expected.json").read_text())
-
-
-def put_transaction(base: str, resources: list[dict[str, Any]]) -> None:
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources
-        ],
-    }
-    response = requests.post(base, json=bundle, headers={"Content-Type": "application/fhir+json"}, timeout=120)
-    assert response.status_code == 200, response.text[:500]
-
-
-def scenario_resources(name: str) -> list[dict[str, Any]]:
-    return [e["resource"] for e in json.loads((SCENARIOS / name).read_text())["entry"]]
 
 
 def run_sync(base: str, state_dir: Path, settings: Settings | None = None) -> tuple[WriteStats, int]:
