@@ -3,6 +3,7 @@
   python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter,
                                                    compiled (scripts/build_compiled.py) and interpreted
   python bench/run.py --sessions N --server URL    online: adapter backfill vs a naive client vs the floor
+  python bench/run.py --sessions 0 --server URL --reading    requests per session for each way of reading
       [--latency-ms L]                             ... through a proxy adding L ms to every request
 
 Each measurement runs in its own child process, so its peak RSS is its own (os.wait4).
@@ -186,7 +187,15 @@ def main() -> None:
         default=0.0,
         help="online: hold every request this long in a local proxy, as a network would (default 0: loopback)",
     )
+    parser.add_argument(
+        "--reading", action="store_true", help="with --server: requests per session for each way of reading"
+    )
     args = parser.parse_args()
+    if args.server and args.reading:
+        from bench.reading import reading
+
+        reading(args.server)
+        return
     if args.server:
         from bench.online import online
 

@@ -55,9 +55,12 @@ class ServerCapabilities:
         capability = self.types.get(resource_type)
         if capability is None or "search-type" not in capability.interactions:
             return None
+        if not set(params) - RESULT_PARAMETERS <= capability.search_params:
+            return None
         if not capability.combinations:
-            return frozenset() if set(params) - RESULT_PARAMETERS <= capability.search_params else None
-        options = [c - params for c in capability.combinations if c | params <= capability.search_params | params]
+            return frozenset()
+        # A search by `_id` finds nothing new: it is never the way to add a required parameter.
+        options = [c - params for c in capability.combinations if "_id" not in c and c <= capability.search_params]
         return min(options, key=len) if options else None
 
     def includes(self, resource_type: str, include: str) -> bool:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import urlsplit
 
 import requests
@@ -69,7 +70,7 @@ class FaultProxy:
         self.base = f"http://127.0.0.1:{self.server.server_port}{urlsplit(self.upstream).path}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
