@@ -60,7 +60,7 @@ def test_required_combinations_are_read_from_the_extension() -> None:
     )
     assert not capabilities.searchable("Observation", {"patient"})
     assert capabilities.searchable("Observation", {"patient", "category", "_count"})
-    assert capabilities.required_with("Observation", {"patient"}) in ({"category"}, {"code"})
+    assert capabilities.required_with("Observation", {"patient"}) in (frozenset({"category"}), frozenset({"code"}))
     assert capabilities.required_with("Observation", {"subject"}) is None  # not declared at all
     assert not capabilities.takes_claims()
 
