@@ -21,7 +21,7 @@ import requests
 from adapter.cli import main
 from tests.expectations import check_outcome
 from tests.helpers import put_transaction, scenario_resources
-from tests.vendors.profiles import PROFILES
+from tests.vendors.profiles import PROFILES, VendorProfile
 from tests.vendors.proxy import VendorProxy
 
 EXPECTED: list[dict[str, Any]] = json.loads((Path(__file__).parents[1] / "scenarios" / "expected.json").read_text())
@@ -160,3 +160,20 @@ def test_bare_hapi_still_reads_by_watermark(fhir_base: str) -> None:
     reading = choose_reading(fhir_base, read_capabilities(FhirClient(fhir_base)), False, "auto")
     assert (reading.patients, reading.changes) == ("server-wide", LAST_UPDATED)
     assert requests.get(f"{fhir_base}/metadata", timeout=30).ok
+
+
+def test_a_server_without_last_updated_is_read_by_window_across_patients(
+    loaded: None, fhir_base: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Searches across patients are allowed (a population server), `_lastUpdated` is not: the
+    # worker finds the window's patients with one Procedure?code=&date= search.
+    profile = VendorProfile(name="no-last-updated", patient_parameters={}, comma_lists_in=frozenset({"code"}))
+    config = tmp_path / "settings.toml"
+    config.write_text(CONFIG)
+    with VendorProxy(fhir_base, profile) as proxy:
+        argv = ["sync", "--server", proxy.base, "--sink", str(tmp_path / "claims"), "--once"]
+        assert main([*argv, "--state-dir", str(tmp_path / "state"), "--config", str(config)]) == 0
+        assert proxy.refused == {}, proxy.refused
+    claims, tasks = claims_in(tmp_path / "claims"), tasks_in(tmp_path / "claims")
+    for scenario in EXPECTED:
+        check_outcome(scenario, claims, tasks)
