@@ -177,3 +177,11 @@ def test_a_server_without_last_updated_is_read_by_window_across_patients(
     claims, tasks = claims_in(tmp_path / "claims"), tasks_in(tmp_path / "claims")
     for scenario in EXPECTED:
         check_outcome(scenario, claims, tasks)
+
+
+def test_sessions_older_than_the_window_are_not_coded(loaded: None, fhir_base: str, tmp_path: Path) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text("[selection]\nwindow_days = 1\n")  # the public scenarios are dated 2025
+    with VendorProxy(fhir_base, PROFILES["epic"]) as proxy:
+        assert sync_pass(proxy, tmp_path / "claims", tmp_path / "state", config) == 0
+    assert list((tmp_path / "claims").glob("pass-*")) == []
