@@ -1,13 +1,14 @@
 """Settings of the coding rules and of a run, split by concern, with their defaults, a TOML
 loader and DN_ADAPTER_* environment overrides.
 
-Four tables, one per concern: [coding] (what the pure rules read), [mappings] (which tables
-they read), [selection] (which sessions a run codes) and [http] (how the client talks to a
-server). Each is a strict pydantic model, so a wrong type, an out-of-range value or an
-unknown key is refused with the key named (exit 2), and a string never passes where a number
-belongs. `Settings` is a pydantic-settings model: `DN_ADAPTER_<TABLE>_<KEY>` environment
-variables override the file. Every setting is documented in docs/configuration.md. Secrets
-are never settings: they come from files or environment variables named in fhir/auth.py.
+One table per concern: [coding] (what the pure rules read), [mappings] (which tables they
+read), [selection] (which sessions a run codes, and how a server is read), [http] (how the
+client talks to a server) and [bulk] (how a Bulk Data export is waited for). Each is a
+strict pydantic model, so a wrong type, an out-of-range value or an unknown key is refused
+with the key named (exit 2), and a string never passes where a number belongs. `Settings` is
+a pydantic-settings model: `DN_ADAPTER_<TABLE>_<KEY>` environment variables override the
+file. Every setting is documented in docs/configuration.md. Secrets are never settings: they
+come from files or environment variables named in fhir/auth.py.
 """
 
 from __future__ import annotations
@@ -137,6 +138,16 @@ class HttpSettings(_Table):
     ca_bundle: str | None = None
 
 
+class BulkSettings(_Table):
+    """How a Bulk Data export is waited for ([bulk])."""
+
+    # The longest wait between two status polls, whatever Retry-After asks (some servers ask for
+    # hours), the wait when it asks nothing, and how long an export may take in all.
+    poll_max_delay_s: float = Field(default=300.0, gt=0, le=86400)
+    poll_default_delay_s: float = Field(default=10.0, gt=0, le=86400)
+    give_up_after_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
+
+
 class Settings(BaseSettings):
     """All settings of a run: one table per concern. DN_ADAPTER_<TABLE>_<KEY> environment
     variables (JSON values, or plain strings) win over what the code or the file gives."""
@@ -154,6 +165,7 @@ class Settings(BaseSettings):
     mappings: MappingSettings = Field(default_factory=MappingSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    bulk: BulkSettings = Field(default_factory=BulkSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,7 @@ and authentication from the settings and the environment), each server's Capabil
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ..fhir.auth import auth_from_environment
 from ..fhir.capabilities import ServerCapabilities, read_capabilities
@@ -16,6 +17,7 @@ from ..fhir.client import FhirClient, RetryPolicy
 from ..settings import Settings
 from ..sinks import Sink, open_sink
 from ..sources import Source, open_source, source_files
+from ..sources.bulk import BulkExport, BulkSource, add_shared_resources, patient_level, server_base
 from ..sources.patients import PatientReader, read_patient_list
 from ..sources.reading import Reading, choose_reading
 from ..tables import CodingTables
@@ -39,13 +41,19 @@ class Endpoints:
     """Opens a run's source and sink; a server named twice gets one client."""
 
     def __init__(
-        self, settings: Settings, tables: CodingTables, validate: bool = False, patients: str | None = None
+        self,
+        settings: Settings,
+        tables: CodingTables,
+        validate: bool = False,
+        patients: str | None = None,
+        state_dir: Path = Path(".state"),
     ) -> None:
         self.settings = settings
         self.tables = tables
         self.since = settings.selection.since
         self.validate = validate
         self.patients = patients
+        self.state_dir = state_dir
         self._clients: dict[str, FhirClient] = {}
         self._capabilities: dict[str, ServerCapabilities] = {}
         self._readers: dict[str, PatientReader] = {}
@@ -86,6 +94,15 @@ class Endpoints:
                 self.settings.selection.observation_categories,
             )
         return self._readers[key]
+
+    def bulk_source(self, kick_off: str) -> Source:
+        """Kick off (or resume) a Bulk Data export, wait for it, download it: its files as a source."""
+        base = server_base(kick_off)
+        export = BulkExport(self.client(base), kick_off, self.state_dir, self.settings.bulk)
+        downloaded = export.run()
+        if patient_level(kick_off):
+            downloaded = add_shared_resources(export, downloaded, self.patient_reader(base))
+        return BulkSource(export, downloaded)
 
     def dry_needling_codes(self) -> list[tuple[str, str]]:
         return self.tables.dry_needling_codes()

@@ -31,8 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--source",
         default=None,
-        help="a FHIR Bundle JSON file, a directory of Bulk-export NDJSON files, or a FHIR server "
-        "base URL (http/https). Default: the bundled demo clinic day.",
+        help="a FHIR Bundle JSON file, a directory of Bulk-export NDJSON files, a FHIR server "
+        "base URL (http/https), or a Bulk Data kick-off URL (BASE/$export, BASE/Patient/$export, "
+        "BASE/Group/ID/$export; _type, _since and _typeFilter allowed). Default: the bundled demo clinic day.",
     )
     run.add_argument(
         "--sink",
@@ -45,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check every resource against the FHIR R4 models before a file sink writes it; a case that "
         "fails is not written and gets an OperationOutcome naming the element (a server sink always checks)",
+    )
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(".state"),
+        help="where a Bulk Data export's status URL and downloaded files are kept, so a killed run "
+        "resumes the same export (default .state)",
     )
     _common_options(run)
 

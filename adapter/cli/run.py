@@ -10,6 +10,7 @@ from ..fhir.errors import AuthError, FhirError, TransportError
 from ..pipeline import load_run_tables
 from ..settings import Settings
 from ..sinks import FileSink, ServerSink
+from ..sources import BulkSource
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from .parser import DEMO_DATA
@@ -20,10 +21,17 @@ def run_command(args: Namespace, settings: Settings) -> int:
     """Exit 0 when the run completed (holds and per-resource problems are in the output), 1 when
     cases could not be written to a server, 3 when a server was unreachable."""
     tables = load_run_tables(settings)
-    endpoints = Endpoints(settings, tables, validate=args.validate, patients=args.patients)
+    endpoints = Endpoints(settings, tables, validate=args.validate, patients=args.patients, state_dir=args.state_dir)
     source_spec = args.source or str(DEMO_DATA)
     sink_spec = args.sink or "out"
-    source = endpoints.source(source_spec)
+    try:
+        source = endpoints.source(source_spec)
+    except TransportError as error:
+        print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except (FhirError, AuthError) as error:
+        print(f"dn-adapter: {error}", file=sys.stderr)
+        return EXIT_FAILED
     sink = endpoints.sink(sink_spec, source)
     try:
         summary = code_everything(source, sink, settings, tables=tables)
@@ -37,6 +45,8 @@ def run_command(args: Namespace, settings: Settings) -> int:
         if isinstance(sink, FileSink):
             sink.discard()
         raise
+    if isinstance(source, BulkSource):
+        source.finish()  # coded and written: the downloaded export is no longer needed
     stats = sink.stats if isinstance(sink, ServerSink) else None
     print_summary(f"dn-adapter run: {source.description} -> {sink_spec}", summary, stats)
     return EXIT_FAILED if stats and stats.errors else EXIT_OK

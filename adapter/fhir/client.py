@@ -18,7 +18,7 @@ import requests
 
 from .auth import Auth, NoAuth
 from .errors import ForeignHostError, ProtocolError, error_for_status
-from .transport import JSON, Params, RetryPolicy, Transport
+from .transport import JSON, Answer, Params, RetryPolicy, Transport
 from .transport import parse_retry_after as parse_retry_after
 
 __all__ = ["FhirClient", "RetryPolicy", "next_link", "outcome_message", "parse_retry_after"]
@@ -81,6 +81,21 @@ class FhirClient:
 
         A 401 re-authenticates once; a redirect is not followed; an error status raises its type.
         """
+        answer = self.exchange(method, url, params=params, body=body, headers=headers, what=what, form=form)
+        return answer.payload, answer.headers
+
+    def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params | None = None,
+        body: JSON | None = None,
+        headers: dict[str, str] | None = None,
+        what: str | None = None,
+        form: Params | None = None,
+    ) -> Answer:
+        """`request`, with the status (a Bulk Data status poll tells 202 from 200)."""
         target = self._absolute(url)
         what = what or f"{method} {urlsplit(target).path}"
         data: bytes | None = orjson.dumps(body) if body is not None else None
@@ -108,7 +123,7 @@ class FhirClient:
                 raise ProtocolError(answer.status, what, f"redirect to {location} not followed")
             if answer.status >= 400:
                 raise error_for_status(answer.status, what, outcome_message(answer.payload))
-            return answer.payload, answer.headers
+            return answer
 
     def _absolute(self, url: str) -> str:
         """Resolve a path or link against the base; refuse anything outside its origin."""

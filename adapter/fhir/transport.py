@@ -12,10 +12,12 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -78,10 +80,13 @@ class Transport:
         what: str,
         params: Params | None = None,
         data: bytes | None = None,
+        save_to: Path | None = None,
     ) -> Answer:
         """Send until an answer that is not transient, or the attempts run out.
 
         `headers` is asked again before every attempt, so a refreshed token is sent on a retry.
+        With `save_to`, a successful body is streamed into that file (no size limit, bounded
+        memory; a body cut off is fetched again whole) instead of being read as JSON.
         """
         attempt = 0
         while True:
@@ -117,6 +122,9 @@ class Transport:
                 if 300 <= status < 400:
                     return Answer(status, None, response.headers)
                 try:
+                    if save_to is not None and status < 300:
+                        _save(response, save_to)
+                        return Answer(status, None, response.headers)
                     payload = self._read_json(response, what)
                 except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
                     if attempt >= self.retry.attempts:
@@ -156,6 +164,14 @@ class Transport:
             "retrying", extra={"request": what, "reason": reason, "attempt": attempt, "delay_s": round(delay, 2)}
         )
         self.sleep(delay)
+
+
+def _save(response: requests.Response, path: Path) -> None:
+    with path.open("wb") as handle:
+        for chunk in response.iter_content(chunk_size=1024 * 1024):
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def parse_retry_after(value: str | None) -> float | None:

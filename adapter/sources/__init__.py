@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .base import Source, SourceContext, SourceError, SourceItem, check_resource
+from .bulk import BulkSource, is_kick_off
 from .bundle import BundleFileSource
 from .ndjson import NdjsonSource
 from .patients import PatientScopedSource
@@ -29,7 +30,14 @@ def _open_server(spec: str, context: SourceContext | None) -> Source:
     return ServerSource(context.client(spec), context.dry_needling_codes())
 
 
+def _open_bulk(spec: str, context: SourceContext | None) -> Source:
+    if context is None:
+        raise SourceError(f"{spec}: a Bulk Data export needs a FHIR client (open it through the command line)")
+    return context.bulk_source(spec)
+
+
 SOURCES: list[tuple[str, Callable[[str], bool], SourceOpener]] = [
+    ("a Bulk Data kick-off URL (BASE/$export, BASE/Patient/$export, BASE/Group/ID/$export)", is_kick_off, _open_bulk),
     ("a FHIR server base URL", lambda spec: spec.startswith(("http://", "https://")), _open_server),
     (
         "a directory of Bulk-export NDJSON files",
@@ -64,6 +72,7 @@ def source_files(source: Source) -> list[Path]:
 
 __all__ = [
     "SOURCES",
+    "BulkSource",
     "BundleFileSource",
     "NdjsonSource",
     "ServerSource",

@@ -39,6 +39,8 @@ class SourceContext(Protocol):
 
     def patient_reader(self, base_url: str) -> PatientReader: ...
 
+    def bulk_source(self, kick_off: str) -> Source: ...
+
 
 class Source(Protocol):
     """A stream of resources (and problems with inputs that are not usable resources)."""

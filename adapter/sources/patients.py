@@ -141,7 +141,7 @@ class PatientReader:
             "Claim",
         ):
             keep(self._search(resource_type, patient))
-        keep(self._referenced(found))
+        keep(self.referenced(found.values()))
         return list(found.values())
 
     def _search(self, resource_type: str, patient: str) -> Iterator[JSON]:
@@ -161,11 +161,12 @@ class PatientReader:
                 if resource.get("resourceType") == resource_type:
                     yield resource
 
-    def _referenced(self, found: dict[str, JSON]) -> Iterator[JSON]:
-        """The clinicians (with their roles), organizations and locations the records name."""
+    def referenced(self, resources: Iterable[JSON]) -> Iterator[JSON]:
+        """The clinicians (with their roles), organizations and locations these records name,
+        each read once a run."""
         wanted: list[str] = []
         identified: list[tuple[str, str]] = []
-        for resource in found.values():
+        for resource in resources:
             for value in _shared_references(resource):
                 ref = reference(value)
                 if ref and ref.split("/", 1)[0] in SHARED_BY_ID:

@@ -145,7 +145,17 @@ class FaultProxy:
         keep = {
             k: v.replace(self.upstream, self.base)
             for k, v in response.headers.items()
-            if k.lower() in ("content-type", "location", "etag", "last-modified", "date", "retry-after")
+            if k.lower()
+            in (
+                "content-type",
+                "location",
+                "content-location",
+                "etag",
+                "last-modified",
+                "date",
+                "retry-after",
+                "x-progress",
+            )
         }
         return response.status_code, keep, content
 

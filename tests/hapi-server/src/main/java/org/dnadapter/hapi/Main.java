@@ -4,6 +4,8 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.api.config.JpaStorageSettings;
 import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
+import ca.uhn.fhir.batch2.api.IJobMaintenanceService;
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
 import ca.uhn.fhir.jpa.provider.JpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.rest.server.provider.ResourceProviderFactory;
@@ -36,6 +38,28 @@ public final class Main {
     server.registerProviders(
         context.getBean("myResourceProvidersR4", ResourceProviderFactory.class).createProviders());
     server.registerProvider(context.getBean("mySystemProviderR4", JpaSystemProvider.class));
+    // FHIR Bulk Data $export at system, Patient and Group level (Batch2 jobs, files as Binary).
+    server.registerProvider(context.getBean(BulkDataExportProvider.class));
+    // Batch2 advances a job one step per maintenance pass, scheduled once a minute: an export of
+    // a few resources would take about four minutes. A pass a second keeps tests quick.
+    IJobMaintenanceService maintenance = context.getBean(IJobMaintenanceService.class);
+    Thread pacer =
+        new Thread(
+            () -> {
+              while (true) {
+                try {
+                  Thread.sleep(1000);
+                  maintenance.forceMaintenancePass();
+                } catch (InterruptedException e) {
+                  return;
+                } catch (RuntimeException e) {
+                  // a pass that fails is retried on the next tick
+                }
+              }
+            },
+            "batch2-pacer");
+    pacer.setDaemon(true);
+    pacer.start();
 
     DatabaseBackedPagingProvider paging = context.getBean(DatabaseBackedPagingProvider.class);
     paging.setDefaultPageSize(20);

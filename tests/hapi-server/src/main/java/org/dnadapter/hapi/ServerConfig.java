@@ -33,7 +33,8 @@ import org.springframework.transaction.annotation.EnableTransactionManagement;
 /**
  * Spring configuration of a HAPI FHIR JPA server (R4) on H2, set up to behave like the public
  * HAPI sandbox for a sync client: paging 20/500, one-minute reuse of cached searches kept on,
- * client-assigned ids, conditional creates, transactions, $validate and rest-hook subscriptions.
+ * client-assigned ids, conditional creates, transactions, $validate, rest-hook subscriptions and
+ * Bulk Data $export.
  */
 @Configuration
 @EnableTransactionManagement
@@ -66,6 +67,10 @@ public class ServerConfig {
     // names it; with HAPI's default (409 on delete) the adapter's handling of hard deletes
     // could not be tested at all.
     settings.setEnforceReferentialIntegrityOnDelete(false);
+    // Bulk export on, and every kick-off a job of its own: HAPI would otherwise hand a second
+    // identical kick-off the first job, which would hide a client that kicks off twice.
+    settings.setEnableTaskBulkExportJobExecution(true);
+    settings.setEnableBulkExportJobReuse(false);
     return settings;
   }
 
