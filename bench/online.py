@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -101,6 +102,30 @@ def adapter_backfill(base: str) -> tuple[float, int, list[Recorded]]:
     elapsed = time.perf_counter() - started
     assert not sink.stats.errors, sink.stats.errors[:3]
     return elapsed, client.requests_sent, session.recorded
+
+
+def bulk_backfill(base: str) -> tuple[float, int]:
+    """`run --source BASE/$export --sink BASE`, in process: kick-off to Claims written.
+
+    Polls at most a second apart (HAPI asks for 120 s; its jobs finish in seconds here).
+    """
+    import tempfile
+
+    from adapter.backfill import code_everything
+    from adapter.cli.endpoints import Endpoints
+    from adapter.settings import BulkSettings
+
+    settings = Settings(bulk=BulkSettings(poll_max_delay_s=1.0, poll_default_delay_s=1.0))
+    tables = load_run_tables(settings)
+    with tempfile.TemporaryDirectory() as state:
+        endpoints = Endpoints(settings, tables, state_dir=Path(state))
+        started = time.perf_counter()
+        source = endpoints.source(f"{base}/$export")
+        sink = endpoints.sink(base)
+        summary = code_everything(source, sink, settings, tables=tables)
+        elapsed = time.perf_counter() - started
+    assert isinstance(sink, ServerSink) and not sink.stats.errors, "bulk backfill write errors"
+    return elapsed, summary.sessions
 
 
 def floor_replay(recorded: list[Recorded]) -> tuple[float, float]:
@@ -232,6 +257,8 @@ def _measure_online(base: str, sessions: int, seed: int, note: str = "") -> None
     floor_s, writes_s = min(floor_first, floor_second)
     reset_and_load(base, sessions, seed)
     naive_s, naive_requests, naive_writes_s = naive_client(base)
+    reset_and_load(base, sessions, seed)
+    bulk_s, bulk_sessions = bulk_backfill(base)
     header = (
         "sessions",
         "requests",
@@ -262,6 +289,10 @@ def _measure_online(base: str, sessions: int, seed: int, note: str = "") -> None
     )
     print(" ".join(f"{h:>9}" for h in header))
     print(" ".join(f"{v:>9}" for v in row))
+    print(
+        f"bulk: sessions={bulk_sessions} bulk_s={bulk_s:.2f} sessions_per_s={bulk_sessions / bulk_s:.1f} "
+        f"search_sessions_per_s={sessions / adapter_s:.1f} (kick-off, poll, download, code, write){note}"
+    )
     print(
         f"online: sessions={sessions} requests_per_session={requests_sent / sessions:.3f} adapter_s={adapter_s:.2f} "
         f"naive_s={naive_s:.2f} floor_s={floor_s:.2f}{note}"
