@@ -31,6 +31,7 @@ from .sinks.base import Sink
 from .sinks.files import FileSink
 from .sinks.server import ServerSink
 from .sources.base import Source
+from .sources.bulk import BulkSource
 from .sources.ndjson import NdjsonSource
 from .sources.server import ServerSource
 from .tables import CodingTables
@@ -60,6 +61,9 @@ def code_everything(
     coder = CaseCoder(sink, settings, tables, now=now)
     workers = workers or os.cpu_count() or 1
     spill_above = SPILL_ABOVE_BYTES if spill_above is None else spill_above
+    if isinstance(source, BulkSource):
+        for problem in source.error_problems():
+            coder.report(problem)
     with cyclic_gc_paused():
         if isinstance(source, ServerSource):
             _code_server_pages(source, coder, sink)

@@ -71,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode = sync.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="one incremental pass, then exit")
     mode.add_argument("--watch", action="store_true", help="poll until SIGTERM/SIGINT")
+    sync.add_argument(
+        "--backfill",
+        default=None,
+        metavar="KICK-OFF-URL",
+        help="first code a Bulk Data export of the server (SERVER/$export, SERVER/Group/ID/$export), then "
+        "read incrementally from the export's transactionTime; resumable like `run` (--state-dir)",
+    )
     sync.add_argument("--interval", type=float, default=60.0, help="seconds between polls with --watch (default 60)")
     sync.add_argument(
         "--state-dir",

@@ -8,17 +8,19 @@ from argparse import Namespace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ..backfill import code_everything
 from ..fhir.errors import AuthError, FhirError, TransportError
 from ..pipeline import CaseCoder, load_run_tables
 from ..settings import Settings
-from ..sinks import SinkError, open_claim_store
+from ..sinks import ClaimStore, SinkError, open_claim_store
 from ..sinks.ledger import LedgerSink
 from ..sinks.server import ServerSink
-from ..sources import SourceError
+from ..sources import BulkSource, SourceError
+from ..sources.bulk import server_base
 from ..sources.reading import LAST_UPDATED, server_wide_search
 from ..sync.state import SyncState
 from ..sync.window import sync_window_once, window_start
-from ..sync.worker import WATCHED_TYPES, StopFlag, SyncSummary, sync_once
+from ..sync.worker import WATCHED_TYPES, StopFlag, SyncSummary, normalize_instant, sync_once
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .summary import print_summary
@@ -34,7 +36,7 @@ def sync_command(args: Namespace, settings: Settings) -> int:
     endpoints: Endpoints | None = None
     try:
         tables = load_run_tables(settings)
-        endpoints = Endpoints(settings, tables, patients=args.patients)
+        endpoints = Endpoints(settings, tables, patients=args.patients, state_dir=Path(args.state_dir))
         client = endpoints.client(args.server)
         reading = endpoints.reading(args.server)
         sink_spec = args.sink or args.server
@@ -51,6 +53,8 @@ def sync_command(args: Namespace, settings: Settings) -> int:
     capabilities = endpoints.capabilities(args.server)
     crawled = frozenset(t for t in CRAWLABLE if capabilities.searchable(t, {"_lastUpdated"}))
     try:
+        if args.backfill:
+            backfill_from_bulk(args.backfill, args.server, endpoints, sink, state, settings, crawled)
         while True:
             started = time.monotonic()
             summary: SyncSummary
@@ -85,6 +89,35 @@ def sync_command(args: Namespace, settings: Settings) -> int:
         if isinstance(sink, LedgerSink):
             sink.shut()
     return EXIT_FAILED if sink.stats.errors else EXIT_OK
+
+
+def backfill_from_bulk(
+    kick_off: str,
+    server: str,
+    endpoints: Endpoints,
+    sink: ClaimStore,
+    state: SyncState,
+    settings: Settings,
+    crawled: frozenset[str],
+) -> None:
+    """Code a Bulk Data export of the server into the claims store, then start the watermarks
+    at the export's transactionTime: the passes that follow read only what changed since."""
+    if server_base(kick_off).rstrip("/") != server.rstrip("/"):
+        raise SourceError(f"--backfill {kick_off}: not an export of --server {server}")
+    source = endpoints.source(kick_off)
+    if not isinstance(source, BulkSource):
+        raise SourceError(f"--backfill {kick_off}: not a Bulk Data kick-off URL")
+    summary = code_everything(source, sink, settings, tables=endpoints.tables)
+    print_summary(f"dn-adapter backfill: {kick_off}", summary, sink.stats)
+    since = source.downloaded.transaction_time
+    if since:
+        mark = normalize_instant(since)
+        for resource_type in sorted(crawled):
+            if state.watermark(resource_type) is None:
+                state.set_watermark(resource_type, mark)
+            if resource_type in WATCHED_TYPES and state.watermark(f"{resource_type}/deleted") is None:
+                state.set_watermark(f"{resource_type}/deleted", mark)
+    source.finish()
 
 
 def _server_day(instant: str | None) -> date:

@@ -41,7 +41,7 @@ from ..fhirjson import JSON, obj, objects, text
 from ..indexes import PATIENT_FIELDS, SHARED_TYPES
 from ..problems import InputProblem
 from ..settings import BulkSettings
-from .base import SourceError, SourceItem
+from .base import SourceError
 from .ndjson import NdjsonSource
 from .patients import PatientReader
 
@@ -286,16 +286,13 @@ def _parsed(raw: bytes) -> object:
 
 class BulkSource(NdjsonSource):
     """The downloaded outputs of an export, read as a Bulk-export directory; each line of its
-    error files is a problem in our output (an OperationOutcome naming the export)."""
+    error files is a problem in our output (backfill.code_everything reports them, on every
+    path: in memory, spilled, parallel)."""
 
     def __init__(self, export: BulkExport, downloaded: Downloaded) -> None:
         super().__init__(downloaded.outputs, export.kick_off)
         self.export = export
         self.downloaded = downloaded
-
-    def items(self) -> Iterator[SourceItem]:
-        yield from self.error_problems()
-        yield from super().items()
 
     def error_problems(self) -> Iterator[InputProblem]:
         for path in self.downloaded.errors:

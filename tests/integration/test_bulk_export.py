@@ -104,3 +104,25 @@ def test_a_refused_kick_off_exits_with_the_servers_reason(
     assert main(["run", "--source", spec, "--sink", str(tmp_path / "out"), "--state-dir", str(tmp_path)]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "bulk export kick-off" in line and "HTTP 400" in line
+
+
+def test_the_worker_backfills_through_bulk_then_reads_from_the_exports_time(
+    loaded: None, fhir_base: str, tmp_path: Path
+) -> None:
+    from adapter.sync.state import SyncState
+    from tests.integration.test_vendor_profiles import claims_in, tasks_in
+
+    config = tmp_path / "settings.toml"
+    config.write_text(CONFIG)
+    store, state = tmp_path / "claims", tmp_path / "state"
+    argv = ["sync", "--server", fhir_base, "--backfill", f"{fhir_base}/$export", "--sink", str(store), "--once"]
+    assert main([*argv, "--state-dir", str(state), "--config", str(config)]) == 0
+    for scenario in EXPECTED:
+        check_outcome(scenario, claims_in(store), tasks_in(store))
+    assert len(list(store.glob("pass-*"))) == 1  # the backfill; the incremental pass found nothing new
+    marks = SyncState(state, fhir_base, str(store.resolve()))
+    try:
+        assert marks.watermark("Procedure") is not None and marks.watermark("Procedure/deleted") is not None
+    finally:
+        marks.close()
+    assert list(state.glob("bulk-*")) == []

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import responses
 
+from adapter.backfill import code_everything
 from adapter.fhir.auth import BearerAuth
 from adapter.fhir.client import FhirClient
 from adapter.fhir.errors import ProtocolError
-from adapter.problems import InputProblem
-from adapter.settings import BulkSettings
+from adapter.settings import BulkSettings, Settings
 from adapter.sources.bulk import BulkExport, BulkSource, with_types
+from tests.helpers import MemorySink
 
 BASE = "https://ehr.example.org/fhir"
 STATUS = f"{BASE}/jobs/1"
@@ -88,10 +89,12 @@ def test_an_error_file_becomes_problems_in_our_output(tmp_path: Path) -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "diagnostics": "Patient/9 failed"}]}
     responses.add(responses.GET, errors_url, body=ndjson(outcome))
     job = export(tmp_path, [])
-    items = list(BulkSource(job, job.run()).items())
-    problems = [i for i in items if isinstance(i, InputProblem)]
-    assert [p.message for p in problems] == ["the server reported: Patient/9 failed"]
-    assert [i["id"] for i in items if isinstance(i, dict)] == ["p1"]
+    source = BulkSource(job, job.run())
+    sink = MemorySink()
+    code_everything(source, sink, Settings(), workers=1)
+    details = [o["issue"][0]["diagnostics"] for o in sink.problems]
+    assert any("the server reported: Patient/9 failed" in d for d in details)
+    assert [i["id"] for i in source.items() if isinstance(i, dict)] == ["p1"]
 
 
 @responses.activate
