@@ -200,10 +200,10 @@ def spill_lines_to(
 
 
 def _rules_read(rtype: str, resource: JSON) -> bool:
-    """Whether the rules read this resource: only the types case assembly knows; of those,
-    Patients and Observations without a body site partOf a Procedure (pain scores,
-    assessments) never change a case (R4)."""
-    if rtype not in PER_PATIENT_TYPES or rtype == "Patient":
+    """Whether a run reads this resource: only the types case assembly knows (and the Patient,
+    whose name, birth date and address the billing formats carry); Observations without a
+    body site partOf a Procedure (pain scores, assessments) never change a case (R4)."""
+    if rtype not in PER_PATIENT_TYPES:
         return False
     return rtype != "Observation" or ("partOf" in resource and "bodySite" in resource)
 
@@ -217,7 +217,7 @@ def _skippable(rtype: str, raw: bytes) -> bool:
     if rtype == "Observation":
         return b'"partOf"' not in raw or b'"bodySite"' not in raw
     if rtype in PER_PATIENT_TYPES or rtype in SHARED_TYPES:
-        return rtype == "Patient"
+        return False
     return is_fhir_resource_type(rtype)
 
 

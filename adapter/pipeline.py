@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .assemble import assemble_sessions
+from .billing.parties import collect_parties
 from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, case_id, now_instant
 from .fhirjson import JSON
 from .grouping import Grouped, TypeCounts, group_by_patient, group_lines_in_memory, group_ndjson_lines
@@ -130,7 +131,13 @@ def code_patient(
     since = settings.selection.since
     if since:
         sessions = [s for s in sessions if s.service_date.isoformat() >= since]
-    return [code_session(s, tables, settings, now) for s in sessions], problems
+    results = [code_session(s, tables, settings, now) for s in sessions]
+    claims = [r.claim for r in results if r.claim is not None]
+    if claims:
+        parties = collect_parties(claims, resources, shared)
+        for result in results:
+            result.parties = parties
+    return results, problems
 
 
 def load_run_tables(settings: Settings) -> CodingTables:

@@ -29,6 +29,9 @@ class CaseResult:
     claim: JSON | None = None
     task: JSON | None = None
     provenance: JSON | None = None
+    # The resources the Claim names, by 'Type/id' (patient, coverage, payor, billing provider,
+    # rendering clinician): what the billing formats need beyond the Claim (billing/parties.py).
+    parties: dict[str, JSON] = field(default_factory=dict)
 
 
 class Sink(Protocol):
