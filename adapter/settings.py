@@ -3,7 +3,8 @@ loader and DN_ADAPTER_* environment overrides.
 
 One table per concern: [coding] (what the pure rules read), [mappings] (which tables they
 read), [selection] (which sessions a run codes, and how a server is read), [http] (how the
-client talks to a server) and [bulk] (how a Bulk Data export is waited for). Each is a
+client talks to a server), [bulk] (how a Bulk Data export is waited for) and [billing] (the
+billing formats' envelope and what the EHR data lacks). Each is a
 strict pydantic model, so a wrong type, an out-of-range value or an unknown key is refused
 with the key named (exit 2), and a string never passes where a number belongs. `Settings` is
 a pydantic-settings model: `DN_ADAPTER_<TABLE>_<KEY>` environment variables override the
@@ -148,6 +149,36 @@ class BulkSettings(_Table):
     give_up_after_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
 
 
+class BillingProvider(_Table):
+    """What a billing Organization's record may lack for an 837P: its EIN and its address."""
+
+    ein: str | None = Field(default=None, pattern=r"^\d{9}$")
+    line: str | None = None
+    city: str | None = None
+    state: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    postal_code: str | None = Field(default=None, pattern=r"^\d{9}$")
+
+
+class BillingSettings(_Table):
+    """The billing formats' envelope and what the EHR data lacks ([billing]); see
+    docs/billing-output.md for each element."""
+
+    submitter_id: str | None = Field(default=None, min_length=2, max_length=15)
+    submitter_name: str | None = None
+    contact_name: str | None = None
+    contact_phone: str | None = Field(default=None, pattern=r"^\d{10}$")
+    receiver_id: str | None = Field(default=None, min_length=2, max_length=15)
+    receiver_name: str | None = None
+    usage_indicator: Literal["T", "P"] = "T"  # ISA15: test or production
+    place_of_service: str = Field(default="11", pattern=r"^\d{2}$")  # CMS place of service code
+    payer_id_system: str | None = None  # the payor Organization identifier system holding the payer id
+    payer_ids: dict[str, str] = Field(default_factory=dict)  # 'Organization/id' = payer id
+    providers: dict[str, BillingProvider] = Field(default_factory=dict)  # 'Organization/id' = what it lacks
+    fee_schedule: LaxPath | None = None  # default: fee-schedule.csv of the mappings
+    sending_application: str = "DN-ADAPTER"  # HL7 v2 MSH-3
+    receiving_application: str = "BILLING"  # HL7 v2 MSH-5
+
+
 class Settings(BaseSettings):
     """All settings of a run: one table per concern. DN_ADAPTER_<TABLE>_<KEY> environment
     variables (JSON values, or plain strings) win over what the code or the file gives."""
@@ -166,6 +197,7 @@ class Settings(BaseSettings):
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -217,7 +249,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
     for table, values in data.items():
         if not isinstance(values, dict):
             raise ConfigError(f"[{table}] must be a table, got {values!r}")
-    _resolve_paths(data.get("mappings"), path.parent if path is not None else Path.cwd())
+    _resolve_paths(data.get("mappings"), path.parent if path is not None else Path.cwd(), data.get("billing"))
     try:
         if environ is None:
             return Settings(**data)
@@ -252,7 +284,9 @@ def _refuse_first_edition(data: dict[str, Any], environ: Mapping[str, str] | Non
         )
 
 
-def _resolve_paths(mappings: Any, base: Path) -> None:
+def _resolve_paths(mappings: Any, base: Path, billing: Any = None) -> None:
+    if isinstance(billing, dict) and isinstance(billing.get("fee_schedule"), str):
+        billing["fee_schedule"] = (base / billing["fee_schedule"]).resolve()
     if not isinstance(mappings, dict):
         return
     if isinstance(mappings.get("dir"), str):

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sink",
         default=None,
         help="a directory (receives Claim.ndjson, Task.ndjson, Provenance.ndjson, "
-        "OperationOutcome.ndjson) or a FHIR server base URL. Default: ./out/",
+        "OperationOutcome.ndjson), a FHIR server base URL, or x12:PATH (an 837P file of the billable "
+        "Claims; see docs/billing-output.md). Default: ./out/",
     )
     run.add_argument(
         "--validate",

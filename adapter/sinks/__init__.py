@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..billing.fees import load_fee_schedule
 from .base import CaseResult, ClaimStore, Sink, SinkContext, SinkError, WriteStats
 from .files import FileSink, refuse_overwriting_source
 from .ledger import LedgerSink
 from .server import ServerSink
+from .x12 import X12Sink
 
 SinkOpener = Callable[[str, SinkContext, list[Path]], Sink]
 
@@ -37,7 +39,17 @@ def _open_server(spec: str, context: SinkContext, _: list[Path]) -> Sink:
     return ServerSink(context.client(spec), since=context.since)
 
 
+def _open_x12(spec: str, context: SinkContext, source_files: list[Path]) -> Sink:
+    path = Path(spec.removeprefix("x12:"))
+    if path in source_files or path.is_dir():
+        raise SinkError(f"{spec}: an 837P is written to a file of its own")
+    billing = context.settings.billing
+    fees = load_fee_schedule(billing.fee_schedule or context.settings.mappings.dir / "fee-schedule.csv")
+    return X12Sink(path, context.state_dir, billing, fees)
+
+
 SINKS: list[tuple[str, Callable[[str], bool], SinkOpener]] = [
+    ("an X12 837P file (x12:PATH)", lambda spec: spec.startswith("x12:"), _open_x12),
     ("a FHIR server base URL", _is_url, _open_server),
     ("a directory", lambda spec: True, _open_files),
 ]
@@ -71,6 +83,7 @@ __all__ = [
     "SinkContext",
     "SinkError",
     "WriteStats",
+    "X12Sink",
     "open_claim_store",
     "open_sink",
 ]

@@ -12,8 +12,11 @@ from ..rules import Decision
 from ..session import Session
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..fhir.capabilities import ServerCapabilities
     from ..fhir.client import FhirClient
+    from ..settings import Settings
 
 
 class SinkError(Exception):
@@ -74,6 +77,8 @@ class SinkContext(Protocol):
 
     since: str | None
     validate: bool
+    settings: Settings
+    state_dir: Path
 
     def client(self, base_url: str) -> FhirClient: ...
 
