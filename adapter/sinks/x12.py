@@ -1,11 +1,13 @@
 """An X12 837P file as the sink (`--sink x12:PATH`): the run's billable Claims, each version once.
 
-Held drafts never go out. A case sent before and unchanged is not sent again; re-coded, it goes
+Held drafts never go out. A case sent before and unchanged (the Claim and the resources it names)
+is not sent again; re-coded, it goes
 as a replacement of the claim sent (frequency 7); no longer billable (entered in error, now
 held), as a void of it (frequency 8). The file is written under a temporary name and renamed;
 an existing file is never overwritten (the next free `NAME.2.837`, ...), since it may not have
 been submitted yet. Nothing new: no file. A Claim that lacks a required element is not sent:
-an OperationOutcome in `PATH.outcomes.ndjson` names the Claim and the element.
+an OperationOutcome in `<file>.outcomes.ndjson` names the Claim and the element, once (it is
+tried again when the Claim or the resources it names change).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from .base import CaseResult, SinkError, WriteStats
 from .exported import ExportLedger, Sent
 
 log = logging.getLogger("adapter.sink")
+
+
+def billing_fingerprint(claim: JSON, parties: dict[str, JSON]) -> str:
+    """What a Claim and the resources it names say (their meta aside): a change in either is a
+    change on the billing side (a corrected address, an NPI added)."""
+    named = {ref: {k: v for k, v in r.items() if k != "meta"} for ref, r in sorted(parties.items())}
+    digest = hashlib.sha256(orjson.dumps(named, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"{claim_fingerprint(claim)}:{digest}"
 
 
 def free_path(path: Path) -> Path:
@@ -63,8 +73,9 @@ class X12Sink:
         sent = self.ledger.get(cid)
         claim = result.claim
         if claim is not None and claim.get("status") == "active":
-            if sent is not None and sent.status == "active" and sent.fingerprint == claim_fingerprint(claim):
-                self.stats.unchanged += 1
+            fingerprint = billing_fingerprint(claim, result.parties)
+            if sent is not None and sent.status in ("active", "refused") and sent.fingerprint == fingerprint:
+                self.stats.unchanged += 1  # sent as it is, or refused as it is (its outcome was written then)
                 return
             replaces = sent is not None and sent.status == "active"
             original = sent.reference if replaces and sent else None
@@ -78,6 +89,7 @@ class X12Sink:
     def close(self) -> None:
         now = now_instant()
         claims: list[ClaimToSend] = []
+        refusals: list[JSON] = []
         sent: dict[str, Sent] = {}
         for cid, claim, parties, frequency, original in self._pending:
             try:
@@ -86,11 +98,14 @@ class X12Sink:
                 problem = InputProblem(
                     f"Claim/{claim.get('id')}", f"not in the 837P: missing {missing}", "error", "required"
                 )
-                self._problems.append(build_operation_outcome(problem, now))
+                refusals.append(build_operation_outcome(problem, now))
+                if frequency != VOID:  # refused as it is: not tried again until the Claim or its data change
+                    sent[cid] = Sent(billing_fingerprint(claim, parties), "refused", "", claim, parties)
                 continue
             claims.append(ClaimToSend(facts, frequency, original))
             status = "void" if frequency == VOID else "active"
-            sent[cid] = Sent(claim_fingerprint(claim), status, facts.patient_control_number, claim, parties)
+            fingerprint = billing_fingerprint(claim, parties)
+            sent[cid] = Sent(fingerprint, status, facts.patient_control_number, claim, parties)
             counter = {ORIGINAL: "created", REPLACEMENT: "updated", VOID: "cancelled"}[frequency]
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
         self._pending.clear()
@@ -99,10 +114,13 @@ class X12Sink:
             text = interchange(claims, self.settings, control, datetime.now().astimezone())
             self.written = _write_new(self.path, text.encode("ascii", "replace"))
             log.info("837P written", extra={"file": str(self.written), "claims": len(claims)})
+        # The run's problems go beside its file; a run that sends and refuses nothing new writes nothing.
+        if claims or refusals:
+            beside = self.written or self.path
+            outcomes = beside.with_name(beside.name + ".outcomes.ndjson")
+            lines = (orjson.dumps(o, option=orjson.OPT_APPEND_NEWLINE) for o in [*refusals, *self._problems])
+            _write_new(outcomes, b"".join(lines))
         self.ledger.record(sent)
-        if self._problems:
-            outcomes = self.path.with_name(self.path.name + ".outcomes.ndjson")
-            _write_new(outcomes, b"".join(orjson.dumps(o, option=orjson.OPT_APPEND_NEWLINE) for o in self._problems))
         self.ledger.close()
 
 
