@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sink",
         default=None,
         help="a directory (receives Claim.ndjson, Task.ndjson, Provenance.ndjson, "
-        "OperationOutcome.ndjson), a FHIR server base URL, or x12:PATH (an 837P file of the billable "
-        "Claims; see docs/billing-output.md). Default: ./out/",
+        "OperationOutcome.ndjson), a FHIR server base URL, x12:PATH (an 837P file of the billable "
+        "Claims) or hl7v2:PATH | hl7v2:mllp://HOST:PORT (DFT^P03 charges); see docs/billing-output.md. "
+        "Default: ./out/",
     )
     run.add_argument(
         "--validate",

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..billing.fees import load_fee_schedule
 from .base import CaseResult, ClaimStore, Sink, SinkContext, SinkError, WriteStats
 from .files import FileSink, refuse_overwriting_source
+from .hl7v2 import Hl7v2Sink
 from .ledger import LedgerSink
 from .server import ServerSink
 from .x12 import X12Sink
@@ -48,7 +49,21 @@ def _open_x12(spec: str, context: SinkContext, source_files: list[Path]) -> Sink
     return X12Sink(path, context.state_dir, billing, fees)
 
 
+def _open_hl7v2(spec: str, context: SinkContext, source_files: list[Path]) -> Sink:
+    target = spec.removeprefix("hl7v2:")
+    if not target.startswith("mllp://") and (Path(target) in source_files or Path(target).is_dir()):
+        raise SinkError(f"{spec}: DFT^P03 messages are written to a file of their own")
+    settings = context.settings
+    fees = load_fee_schedule(settings.billing.fee_schedule or settings.mappings.dir / "fee-schedule.csv")
+    return Hl7v2Sink(target, context.state_dir, settings.billing, fees, attempts=settings.http.retry_attempts)
+
+
 SINKS: list[tuple[str, Callable[[str], bool], SinkOpener]] = [
+    (
+        "HL7 v2 DFT^P03 charges (hl7v2:PATH or hl7v2:mllp://HOST:PORT)",
+        lambda spec: spec.startswith("hl7v2:"),
+        _open_hl7v2,
+    ),
     ("an X12 837P file (x12:PATH)", lambda spec: spec.startswith("x12:"), _open_x12),
     ("a FHIR server base URL", _is_url, _open_server),
     ("a directory", lambda spec: True, _open_files),
@@ -77,6 +92,7 @@ __all__ = [
     "CaseResult",
     "ClaimStore",
     "FileSink",
+    "Hl7v2Sink",
     "LedgerSink",
     "ServerSink",
     "Sink",
