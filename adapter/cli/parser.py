@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--sink",
         default=None,
-        help="where the Claims go: a FHIR server base URL (a claims store apart from the EHR). "
-        "Default: the server itself",
+        help="where the Claims go: a FHIR server base URL or a directory (a claims store apart from the EHR), "
+        "x12:PATH or hl7v2:PATH|mllp://HOST:PORT (each pass's billable changes). Default: the server itself",
     )
     mode = sync.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="one incremental pass, then exit")

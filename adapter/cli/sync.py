@@ -42,7 +42,10 @@ def sync_command(args: Namespace, settings: Settings) -> int:
         sink_spec = args.sink or args.server
         sink = open_claim_store(sink_spec, endpoints)
         coder = CaseCoder(sink, settings, tables)
-        where = sink.client.base_url if isinstance(sink, ServerSink) else str(Path(sink_spec).resolve())
+        if isinstance(sink, ServerSink):
+            where = sink.client.base_url
+        else:
+            where = sink_spec if sink_spec.startswith(("x12:", "hl7v2:")) else str(Path(sink_spec).resolve())
         state = SyncState(Path(args.state_dir), client.base_url, where)
     except TransportError as error:
         print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)

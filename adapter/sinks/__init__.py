@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..billing.fees import load_fee_schedule
 from .base import CaseResult, ClaimStore, Sink, SinkContext, SinkError, WriteStats
+from .billing import BillingSink
 from .files import FileSink, refuse_overwriting_source
 from .hl7v2 import Hl7v2Sink
 from .ledger import LedgerSink
@@ -71,7 +72,13 @@ SINKS: list[tuple[str, Callable[[str], bool], SinkOpener]] = [
 
 
 def open_claim_store(spec: str, context: SinkContext) -> ClaimStore:
-    """Where the sync worker keeps Claims: a FHIR server, or a directory with its ledger."""
+    """Where the sync worker keeps Claims: a FHIR server, a directory with its ledger, or a
+    billing sink (each pass's changes as one 837P file or as DFT^P03 messages)."""
+    if spec.startswith(("x12:", "hl7v2:")):
+        billing = open_sink(spec, context)
+        assert isinstance(billing, BillingSink)
+        billing.since = context.since
+        return billing
     if _is_url(spec):
         sink = _open_server(spec, context, [])
         assert isinstance(sink, ServerSink)

@@ -23,6 +23,8 @@ class Sent:
     reference: str
     claim: JSON
     parties: dict[str, JSON]
+    patient: str = ""
+    service_date: str = ""
 
 
 class ExportLedger:
@@ -35,28 +37,47 @@ class ExportLedger:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS sent (case_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
-            "status TEXT NOT NULL, reference TEXT NOT NULL, claim TEXT NOT NULL, parties TEXT NOT NULL)"
+            "status TEXT NOT NULL, reference TEXT NOT NULL, claim TEXT NOT NULL, parties TEXT NOT NULL, "
+            "patient TEXT NOT NULL, service_date TEXT NOT NULL)"
         )
         self._db.execute("CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
 
     def get(self, case_id: str) -> Sent | None:
         row = self._db.execute(
-            "SELECT fingerprint, status, reference, claim, parties FROM sent WHERE case_id = ?", (case_id,)
+            "SELECT fingerprint, status, reference, claim, parties, patient, service_date FROM sent WHERE case_id = ?",
+            (case_id,),
         ).fetchone()
-        if row is None:
-            return None
-        return Sent(str(row[0]), str(row[1]), str(row[2]), json.loads(row[3]), json.loads(row[4]))
+        return None if row is None else _sent(row)
+
+    def billed_for(self, patient: str) -> dict[str, Sent]:
+        """The cases of this patient sent as billable (not voided), by case id."""
+        rows = self._db.execute(
+            "SELECT case_id, fingerprint, status, reference, claim, parties, patient, service_date FROM sent "
+            "WHERE patient = ? AND status = 'active'",
+            (patient,),
+        ).fetchall()
+        return {str(row[0]): _sent(row[1:]) for row in rows}
 
     def record(self, sent: dict[str, Sent]) -> None:
         """Remember these as sent, all at once."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
-                "INSERT INTO sent VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET "
+                "INSERT INTO sent VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET "
                 "fingerprint = excluded.fingerprint, status = excluded.status, reference = excluded.reference, "
-                "claim = excluded.claim, parties = excluded.parties",
+                "claim = excluded.claim, parties = excluded.parties, patient = excluded.patient, "
+                "service_date = excluded.service_date",
                 [
-                    (cid, s.fingerprint, s.status, s.reference, json.dumps(s.claim), json.dumps(s.parties))
+                    (
+                        cid,
+                        s.fingerprint,
+                        s.status,
+                        s.reference,
+                        json.dumps(s.claim),
+                        json.dumps(s.parties),
+                        s.patient,
+                        s.service_date,
+                    )
                     for cid, s in sorted(sent.items())
                 ],
             )
@@ -73,3 +94,11 @@ class ExportLedger:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _sent(row: tuple[object, ...]) -> Sent:
+    fingerprint, status, reference, claim, parties, patient, served = row
+    return Sent(
+        str(fingerprint), str(status), str(reference), json.loads(str(claim)), json.loads(str(parties)),
+        str(patient), str(served),
+    )  # fmt: skip

@@ -1,8 +1,8 @@
 """HL7 v2 DFT^P03 charges as the sink: `hl7v2:PATH` (a file) or `hl7v2:mllp://HOST:PORT`.
 
-Each billable Claim version is one message, sent once (the ledger in the state dir): a new
-case is a charge (FT1-6 CG); a re-coded one, the credit of the charge sent (CD) and the new
-charge; a withdrawn one (entered in error, now held), the credit. Over MLLP each message waits
+The shared rules (each version once, refusals, withdrawals) are billing.py's: here a new case is
+a charge (FT1-6 CG); a re-coded one, the credit of the charge sent (CD) and the new charge; a
+withdrawn one, the credit. Over MLLP each message waits
 for its ACK: AA (or CA) is sent; AE, AR, no answer or a broken connection is tried again
 (`[http] retry_attempts` times, backing off), then reported (an OperationOutcome naming the
 Claim, a write error, exit status 1) and tried again on the next run. A file gets one message
@@ -21,18 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import orjson
-
-from ..billing.facts import ClaimFacts, MissingElement, claim_facts
+from ..billing.facts import ClaimFacts, claim_facts
 from ..billing.fees import FeeSchedule
 from ..billing.hl7v2 import CHARGE, CREDIT, acknowledgement_code, dft_p03
-from ..build import build_operation_outcome, case_id, now_instant
+from ..build import build_operation_outcome, now_instant
 from ..fhirjson import JSON
 from ..problems import InputProblem
 from ..settings import BillingSettings
-from .base import CaseResult, SinkError, WriteStats
+from .base import SinkError
+from .billing import BillingSink, Change, billing_fingerprint, write_new
 from .exported import ExportLedger, Sent
-from .x12 import _write_new, billing_fingerprint
 
 log = logging.getLogger("adapter.sink")
 START, END = b"\x0b", b"\x1c\x0d"
@@ -75,8 +73,10 @@ class MllpChannel:
             self._socket = None
 
 
-class Hl7v2Sink:
+class Hl7v2Sink(BillingSink):
     """Charges as DFT^P03 messages, each Claim version once (see the module docstring)."""
+
+    format_name = "DFT^P03"
 
     def __init__(
         self,
@@ -88,81 +88,47 @@ class Hl7v2Sink:
         timeout_s: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.settings, self.fees = settings, fees
         self.attempts, self.sleep = attempts, sleep
         self.channel: MllpChannel | None = None
-        self.path: Path | None = None
+        path: Path | None = None
         if target.startswith("mllp://"):
             parts = urlsplit(target)
             if not parts.hostname or not parts.port:
                 raise SinkError(f"hl7v2:{target}: expected mllp://HOST:PORT")
             self.channel = MllpChannel(parts.hostname, parts.port, timeout_s)
         else:
-            self.path = Path(target)
+            path = Path(target)
         digest = hashlib.sha256((target if self.channel else str(Path(target).resolve())).encode()).hexdigest()[:16]
-        self.ledger = ExportLedger(state_dir / f"hl7v2-{digest}.sqlite3")
-        self.stats = WriteStats()
-        self.written: Path | None = None
-        self._pending: list[tuple[str, JSON, dict[str, JSON], Sent | None, bool]] = []
-        self._problems: list[JSON] = []
+        super().__init__(path, ExportLedger(state_dir / f"hl7v2-{digest}.sqlite3"), settings, fees)
 
-    def write_case(self, result: CaseResult) -> None:
-        cid = case_id(result.session)
-        sent = self.ledger.get(cid)
-        claim = result.claim
-        if claim is not None and claim.get("status") == "active":
-            unchanged = sent is not None and sent.fingerprint == billing_fingerprint(claim, result.parties)
-            if unchanged and sent is not None and sent.status in ("active", "refused"):
-                self.stats.unchanged += 1
-                return
-            self._pending.append((cid, claim, result.parties, sent if sent and sent.status == "active" else None, True))
-        elif sent is not None and sent.status == "active":
-            self._pending.append((cid, sent.claim, sent.parties, sent, False))
-
-    def write_problem(self, outcome: JSON) -> None:
-        self._problems.append(outcome)
-
-    def close(self) -> None:
-        now = now_instant()
+    def send(self, changes: list[Change], refusals: list[JSON], sent: dict[str, Sent]) -> None:
         messages: list[str] = []
-        sent: dict[str, Sent] = {}
-        refusals: list[JSON] = []
-        for cid, claim, parties, previous, bills in self._pending:
-            fingerprint = billing_fingerprint(claim, parties)
-            try:
-                facts = claim_facts(claim, parties, self.settings, self.fees)
-                credit = claim_facts(previous.claim, previous.parties, self.settings, self.fees) if previous else None
-            except MissingElement as missing:
-                refusals.append(self._outcome(claim, f"not in the DFT^P03: missing {missing}", now))
-                if bills:
-                    sent[cid] = Sent(fingerprint, "refused", "", claim, parties)
+        for change in changes:
+            facts = self.facts(change, refusals, sent)
+            previous = change.previous
+            credit = claim_facts(previous.claim, previous.parties, self.settings, self.fees) if previous else None
+            if facts is None:
                 continue
+            fingerprint = billing_fingerprint(change.claim, change.parties)
             batch = []
             if credit is not None and previous is not None:
                 batch.append(self._message(credit, f"{previous.reference}-R", CREDIT))
-            if bills:
+            if change.bills:
                 batch.append(self._message(facts, transaction_id(facts, fingerprint), CHARGE))
             if self.channel is not None and not all(self._deliver(m) for m in batch):
-                self.stats.errors.append((str(claim.get("patient", {}).get("reference")), "no ACK"))
-                refusals.append(
-                    self._outcome(claim, "DFT^P03 not acknowledged after retries; sent again next run", now)
-                )
+                self.stats.errors.append((change.patient, "no ACK"))
+                problem = InputProblem(
+                    f"Claim/{change.claim.get('id')}", "DFT^P03 not acknowledged after retries; sent again next run",
+                    "error", "transient",
+                )  # fmt: skip
+                refusals.append(build_operation_outcome(problem, now_instant()))
                 continue
             messages += batch
-            reference = transaction_id(facts, fingerprint) if bills else (previous.reference if previous else "")
-            sent[cid] = Sent(fingerprint, "active" if bills else "void", reference, claim, parties)
-            counter = "cancelled" if not bills else "updated" if previous else "created"
-            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        self._pending.clear()
-        if self.path is not None and messages:
-            self.written = _write_new(self.path, "".join(m + "\r\n" for m in messages).encode("utf-8"))
-        if messages or refusals:
-            beside = self.written or self.path or Path("hl7v2")
-            outcomes = beside.with_name(beside.name + ".outcomes.ndjson")
-            lines = (orjson.dumps(o, option=orjson.OPT_APPEND_NEWLINE) for o in [*refusals, *self._problems])
-            _write_new(outcomes, b"".join(lines))
-        self.ledger.record(sent)
-        self.ledger.close()
+            reference = transaction_id(facts, fingerprint) if change.bills else previous.reference if previous else ""
+            sent[change.case_id] = self.record(change, fingerprint, "active" if change.bills else "void", reference)
+            self.count(change)
+        if self.target is not None and messages:
+            self.written = write_new(self.target, "".join(m + "\r\n" for m in messages).encode("utf-8"))
         if self.channel is not None:
             self.channel.close()
 
@@ -182,7 +148,3 @@ class Hl7v2Sink:
             if attempt < self.attempts:
                 self.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)))
         return False
-
-    @staticmethod
-    def _outcome(claim: JSON, message: str, now: str) -> JSON:
-        return build_operation_outcome(InputProblem(f"Claim/{claim.get('id')}", message, "error", "required"), now)

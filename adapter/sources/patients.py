@@ -124,6 +124,7 @@ class PatientReader:
                     found[key] = resource
 
         keep(procedures if procedures is not None else self.procedures(patient))
+        keep(self._patient(patient))
         procedure_keys = {key for key, r in found.items() if r.get("resourceType") == "Procedure"}
         # Observation?part-of is not offered (Epic, US Core): the patient's Observations are
         # read and those partOf one of their Procedures kept, as the part-of search would.
@@ -143,6 +144,16 @@ class PatientReader:
             keep(self._search(resource_type, patient))
         keep(self.referenced(found.values()))
         return list(found.values())
+
+    def _patient(self, patient: str) -> list[JSON]:
+        """The Patient itself: its name, birth date and address go on the billing formats."""
+        if not self.capabilities.can("Patient", "read"):
+            return []
+        try:
+            resource, _ = self.client.request("GET", patient, what="read Patient")
+        except ClientError:
+            return []
+        return [resource] if isinstance(resource, dict) else []
 
     def _search(self, resource_type: str, patient: str) -> Iterator[JSON]:
         plan = self.searches.get(resource_type)

@@ -79,6 +79,8 @@ def fetch_patients(client: FhirClient, patients: list[str]) -> list[JSON]:
     keep(client.search_resources("BodyStructure", {"patient": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("MedicationAdministration", {"subject": ids, "_count": PAGE_SIZE}))
     keep(client.search_resources("Claim", {"patient": ids, "_count": PAGE_SIZE}))
+    # The Patients themselves: their name, birth date and address go on the billing formats.
+    keep(search_by_ids(client, "Patient", "_id", [p.split("/", 1)[1] for p in patients]))
     keep(_clinicians(client, found))
     keep(_clinic_places(client, found))
     return list(found.values())
