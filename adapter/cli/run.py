@@ -9,7 +9,7 @@ from ..backfill import code_everything
 from ..fhir.errors import AuthError, FhirError, TransportError
 from ..pipeline import load_run_tables
 from ..settings import Settings
-from ..sinks import FileSink, Hl7v2Sink, ServerSink, X12Sink
+from ..sinks import FileSink, Hl7v2Sink, ServerSink, Sink, X12Sink
 from ..sources import BulkSource
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
@@ -24,16 +24,10 @@ def run_command(args: Namespace, settings: Settings) -> int:
     endpoints = Endpoints(settings, tables, validate=args.validate, patients=args.patients, state_dir=args.state_dir)
     source_spec = args.source or str(DEMO_DATA)
     sink_spec = args.sink or "out"
+    sink: Sink | None = None
     try:
-        source = endpoints.source(source_spec)
-    except TransportError as error:
-        print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except (FhirError, AuthError) as error:
-        print(f"dn-adapter: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    sink = endpoints.sink(sink_spec, source)
-    try:
+        source = endpoints.source(source_spec)  # a Bulk export is kicked off and downloaded here
+        sink = endpoints.sink(sink_spec, source)
         summary = code_everything(source, sink, settings, tables=tables)
     except TransportError as error:
         print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
