@@ -18,7 +18,7 @@ from ..settings import Settings
 from ..sinks import Sink, open_sink
 from ..sources import Source, open_source, source_files
 from ..sources.bulk import BulkExport, BulkSource, add_shared_resources, patient_level, server_base
-from ..sources.patients import PatientReader, read_patient_list
+from ..sources.patients import GroupUnreadable, PatientReader, read_patient_list
 from ..sources.reading import Reading, choose_reading
 from ..tables import CodingTables
 
@@ -79,10 +79,21 @@ class Endpoints:
         return reading
 
     def listed_patients(self, base_url: str) -> list[str] | None:
-        """The patients `--patients` names (a Group is read from this server), or None."""
+        """The patients `--patients` names, or None. A Group is read from this server; where the
+        Group cannot be read (a client may hold Bulk Data scopes only, as on Epic), its members
+        come from a Bulk export of the Group's Patients."""
         if self.patients is None:
             return None
-        return read_patient_list(self.patients, self.client(base_url))
+        try:
+            return read_patient_list(self.patients, self.client(base_url))
+        except GroupUnreadable as unreadable:
+            kick_off = f"{base_url.rstrip('/')}/{self.patients}/$export?_type=Patient"
+            log.info("group not readable; exporting its patients", extra={"status": unreadable.status})
+            export = BulkExport(self.client(base_url), kick_off, self.state_dir, self.settings.bulk)
+            source = BulkSource(export, export.run())
+            patients = [f"Patient/{r['id']}" for r in source.items() if isinstance(r, dict) and r.get("id")]
+            source.finish()
+            return list(dict.fromkeys(patients))
 
     def patient_reader(self, base_url: str) -> PatientReader:
         key = base_url.rstrip("/")

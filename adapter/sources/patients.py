@@ -41,6 +41,14 @@ PATIENT_PARAMETERS = {
 SHARED_BY_ID = ("Practitioner", "PractitionerRole", "Organization", "Location")
 
 
+class GroupUnreadable(SourceError):
+    """A `--patients Group/ID` the server does not let us read (its members may still be exported)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def read_patient_list(spec: str, client: FhirClient | None) -> list[str]:
     """The patients `--patients` names: `Group/ID` (its active members, read from the server) or
     a file of `Patient/id` lines (blank lines and `#` comments skipped)."""
@@ -50,7 +58,7 @@ def read_patient_list(spec: str, client: FhirClient | None) -> list[str]:
         try:
             group, _ = client.request("GET", spec, what=f"read {spec}")
         except ClientError as error:
-            raise SourceError(f"--patients {spec}: the Group cannot be read ({error})") from error
+            raise GroupUnreadable(f"--patients {spec}: the Group cannot be read ({error})", error.status) from error
         members = [
             ref
             for member in objects(obj(group).get("member"))

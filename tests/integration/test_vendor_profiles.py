@@ -185,3 +185,21 @@ def test_sessions_older_than_the_window_are_not_coded(loaded: None, fhir_base: s
     with VendorProxy(fhir_base, PROFILES["epic"]) as proxy:
         assert sync_pass(proxy, tmp_path / "claims", tmp_path / "state", config) == 0
     assert list((tmp_path / "claims").glob("pass-*")) == []
+
+
+def test_a_group_the_client_cannot_read_is_exported_instead(loaded: None, fhir_base: str, tmp_path: Path) -> None:
+    # A backend client with Bulk Data scopes only: the Group's members come from its $export.
+    from dataclasses import replace
+
+    profile = replace(PROFILES["epic"], unreadable=frozenset({"Group"}))
+    config = tmp_path / "settings.toml"
+    config.write_text("[bulk]\npoll_max_delay_s = 1.0\n")
+    with VendorProxy(fhir_base, profile) as proxy:
+        argv = ["run", "--source", proxy.base, "--patients", GROUP, "--sink", str(tmp_path / "out")]
+        assert main([*argv, "--config", str(config), "--state-dir", str(tmp_path / "state")]) == 0
+        assert proxy.refused == {"Group read is not permitted for this client": 1}
+        assert proxy.requests["GET Group"] >= 2  # the refused read, then the export's kick-off
+    claims = [json.loads(line) for line in (tmp_path / "out" / "Claim.ndjson").read_text().splitlines()]
+    tasks = [json.loads(line) for line in (tmp_path / "out" / "Task.ndjson").read_text().splitlines()]
+    for scenario in EXPECTED:
+        check_outcome(scenario, claims, tasks)

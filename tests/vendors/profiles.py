@@ -36,6 +36,7 @@ class VendorProfile:
     part_of: bool = False
     history: bool = False
     refused_writes: frozenset[str] = CLAIM_WRITES  # "*" refuses every write
+    unreadable: frozenset[str] = frozenset()  # types a read by id is refused for (403)
     constraints: tuple[Constraint, ...] = ()
 
 

@@ -70,6 +70,8 @@ class VendorProxy(FaultProxy):
             ):
                 return 405, f"{method} {written or '/'} is not supported"
             return None
+        if len(segments) == 2 and segments[0] in profile.unreadable:
+            return 403, f"{segments[0]} read is not permitted for this client"
         if not segments or segments[0] == "metadata" or (len(segments) == 2 and segments[1] != "_search"):
             return None  # the statement, or a read by id
         resource_type = segments[0]
