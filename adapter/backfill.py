@@ -19,6 +19,7 @@ from .pipeline import (
     BUCKET_BYTES,
     SPILL_ABOVE_BYTES,
     CaseCoder,
+    Progress,
     RunSummary,
     bucket_count,
     cyclic_gc_paused,
@@ -50,6 +51,7 @@ def code_everything(
     now: str | None = None,
     spill_above: int | None = None,
     tables: CodingTables | None = None,
+    progress: Progress | None = None,
 ) -> RunSummary:
     """Code everything a source holds into a sink: the one path of `run`, backfills and the bench.
 
@@ -58,7 +60,7 @@ def code_everything(
     cores) when the sink is a directory; anything else is grouped in memory. `now` (an
     instant) stamps what is written; a fixed one makes two runs comparable byte for byte.
     """
-    coder = CaseCoder(sink, settings, tables, now=now)
+    coder = CaseCoder(sink, settings, tables, now=now, progress=progress)
     workers = workers or os.cpu_count() or 1
     spill_above = SPILL_ABOVE_BYTES if spill_above is None else spill_above
     if isinstance(source, BulkSource):
@@ -123,6 +125,7 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
         for task, summary in zip(code_tasks, pool.imap(_code_bucket, code_tasks), strict=True):
             coder.summary.merge(summary)
             sink.append_part(task[1])
+            coder.tick()
 
 
 def _balance(files: list[Path], groups: int) -> list[list[Path]]:

@@ -9,7 +9,7 @@ import gc
 import logging
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -149,11 +149,20 @@ def load_run_tables(settings: Settings) -> CodingTables:
     return tables
 
 
+# Called with the number of sessions coded so far; the command line draws it on a terminal.
+Progress = Callable[[int], None]
+
+
 class CaseCoder:
     """Codes batches of resources into a sink, keeping one summary; nothing is kept per case."""
 
     def __init__(
-        self, sink: Sink, settings: Settings, tables: CodingTables | None = None, now: str | None = None
+        self,
+        sink: Sink,
+        settings: Settings,
+        tables: CodingTables | None = None,
+        now: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.sink = sink
         self.settings = settings
@@ -161,6 +170,12 @@ class CaseCoder:
         self.now = now or now_instant()
         self.summary = RunSummary()
         self.failed_patients: set[str] = set()
+        self.progress = progress
+
+    def tick(self) -> None:
+        """Tell the progress reporter (the command line's) how many sessions are coded so far."""
+        if self.progress is not None:
+            self.progress(self.summary.sessions)
 
     def report(self, problem: InputProblem) -> None:
         self.summary.input_problems += 1
@@ -190,6 +205,7 @@ class CaseCoder:
                 self.sink.write_case(result)
                 self._report_warnings(result)
             reported = self._report_new(grouped.problems, reported)
+            self.tick()
         self._report_new(grouped.problems, reported)
 
     def coded(self, patients: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from ..sources import BulkSource
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 from .parser import DEMO_DATA
+from .progress import terminal_progress
 from .summary import print_summary
 
 
@@ -28,7 +29,8 @@ def run_command(args: Namespace, settings: Settings) -> int:
     try:
         source = endpoints.source(source_spec)  # a Bulk export is kicked off and downloaded here
         sink = endpoints.sink(sink_spec, source)
-        summary = code_everything(source, sink, settings, tables=tables)
+        with terminal_progress("coding") as progress:
+            summary = code_everything(source, sink, settings, tables=tables, progress=progress)
     except TransportError as error:
         print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE

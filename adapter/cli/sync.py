@@ -23,6 +23,7 @@ from ..sync.window import sync_window_once, window_start
 from ..sync.worker import WATCHED_TYPES, StopFlag, SyncSummary, normalize_instant, sync_once
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from .progress import terminal_progress
 from .summary import print_summary
 
 CRAWLABLE = (*WATCHED_TYPES, "PractitionerRole", "Practitioner", "Organization")
@@ -110,7 +111,8 @@ def backfill_from_bulk(
     source = endpoints.source(kick_off)
     if not isinstance(source, BulkSource):
         raise SourceError(f"--backfill {kick_off}: not a Bulk Data kick-off URL")
-    summary = code_everything(source, sink, settings, tables=endpoints.tables)
+    with terminal_progress("backfill") as progress:
+        summary = code_everything(source, sink, settings, tables=endpoints.tables, progress=progress)
     print_summary(f"dn-adapter backfill: {kick_off}", summary, sink.stats)
     since = source.downloaded.transaction_time
     if since:
