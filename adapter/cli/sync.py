@@ -116,12 +116,7 @@ def backfill_from_bulk(
     print_summary(f"dn-adapter backfill: {kick_off}", summary, sink.stats)
     since = source.downloaded.transaction_time
     if since:
-        mark = normalize_instant(since)
-        for resource_type in sorted(crawled):
-            if state.watermark(resource_type) is None:
-                state.set_watermark(resource_type, mark)
-            if resource_type in WATCHED_TYPES and state.watermark(f"{resource_type}/deleted") is None:
-                state.set_watermark(f"{resource_type}/deleted", mark)
+        state.start_at(normalize_instant(since), sorted(crawled), [t for t in WATCHED_TYPES if t in crawled])
     source.finish()
 
 

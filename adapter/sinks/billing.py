@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class Change:
     service_date: str
 
 
-class BillingSink:
+class BillingSink(ABC):
     """The shared half of a billing sink; `send` (the format's own half) carries the changes."""
 
     format_name = "billing"
@@ -93,15 +94,21 @@ class BillingSink:
     def flush(self) -> None:
         pending = {c.case_id for c in self._changes}
         for patient in sorted(self._complete):
-            for cid, sent in sorted(self.ledger.billed_for(patient).items()):
-                if cid in self._live or cid in pending or (self.since and sent.service_date < self.since):
+            for cid, sent in sorted(self.ledger.cases_of(patient).items()):
+                if sent.status != "active" or cid in self._live or cid in pending:
+                    continue
+                if self.since and sent.service_date < self.since:
                     continue
                 self._changes.append(Change(cid, sent.claim, sent.parties, sent, False, patient, sent.service_date))
         self._complete.clear()
 
     def facts(self, change: Change, refusals: list[JSON], sent: dict[str, Sent]) -> ClaimFacts | None:
-        """The facts of a change, or None with its refusal noted (and remembered, when it bills)."""
+        """The facts of a change, or None with its refusal noted (and remembered, when it bills).
+        A replacement needs the facts of what it replaces too (the DFT's credit), so a setting
+        removed since then refuses it as well."""
         try:
+            if change.previous is not None:
+                claim_facts(change.previous.claim, change.previous.parties, self.settings, self.fees)
             return claim_facts(change.claim, change.parties, self.settings, self.fees)
         except MissingElement as missing:
             where = f"Claim/{change.claim.get('id')}"
@@ -120,9 +127,9 @@ class BillingSink:
         counter = "created" if change.bills and change.previous is None else "updated" if change.bills else "cancelled"
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
+    @abstractmethod
     def send(self, changes: list[Change], refusals: list[JSON], sent: dict[str, Sent]) -> None:
         """Carry these changes (the format's own half); fills `sent` with what went out."""
-        raise NotImplementedError
 
     def close(self) -> None:
         """The end of a run (or of a worker's pass): send, write the outcomes, then record."""

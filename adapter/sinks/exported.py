@@ -1,9 +1,10 @@
-"""What a billing sink has sent, so it sends each Claim version once (SQLite in the state dir).
+"""What a sink has delivered, so it delivers each Claim version once (SQLite): the billing
+sinks' ledger in the state dir, and the directory claims store's own (ledger.py).
 
-Per case: what the last sent Claim said (its fingerprint), whether it was sent as billable or
-voided, its reference on the billing side (the 837P's CLM01, the DFT's FT1 transaction id),
-and the Claim and the resources it named, from which a later void is built. Updated only after
-the file or message that carries a change is in place.
+Per case: what the last delivered Claim said (its fingerprint), its status as delivered, its
+reference on the billing side (the 837P's CLM01, the DFT's FT1 transaction id), the patient and
+date of service, and the Claim and the resources it named, from which a later withdrawal is
+built. The sinks record only after the file or message that carries a change is in place.
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ class ExportLedger:
         ).fetchone()
         return None if row is None else _sent(row)
 
-    def billed_for(self, patient: str) -> dict[str, Sent]:
-        """The cases of this patient sent as billable (not voided), by case id."""
+    def cases_of(self, patient: str) -> dict[str, Sent]:
+        """Every case of this patient delivered so far, by case id."""
         rows = self._db.execute(
             "SELECT case_id, fingerprint, status, reference, claim, parties, patient, service_date FROM sent "
-            "WHERE patient = ? AND status = 'active'",
+            "WHERE patient = ?",
             (patient,),
         ).fetchall()
         return {str(row[0]): _sent(row[1:]) for row in rows}

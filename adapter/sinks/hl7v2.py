@@ -105,10 +105,10 @@ class Hl7v2Sink(BillingSink):
         messages: list[str] = []
         for change in changes:
             facts = self.facts(change, refusals, sent)
-            previous = change.previous
-            credit = claim_facts(previous.claim, previous.parties, self.settings, self.fees) if previous else None
             if facts is None:
                 continue
+            previous = change.previous  # its facts were checked by `facts`
+            credit = claim_facts(previous.claim, previous.parties, self.settings, self.fees) if previous else None
             fingerprint = billing_fingerprint(change.claim, change.parties)
             batch = []
             if credit is not None and previous is not None:

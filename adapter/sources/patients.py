@@ -99,7 +99,7 @@ class PatientReader:
         self.codes = set(dry_needling_codes)
         self.categories = observation_categories
         self._shared: dict[str, JSON | None] = {}
-        self._roles_of: dict[str, list[JSON]] = {}
+        self._searched: dict[str, list[JSON]] = {}
         self._skipped_logged: set[str] = set()
         self.searches = {t: self._search_plan(t) for t in PATIENT_PARAMETERS}
 
@@ -231,12 +231,12 @@ class PatientReader:
 
     def _cached_search(self, resource_type: str, parameter: str, value: str) -> list[JSON]:
         key = f"{resource_type}?{parameter}={value}"
-        if key not in self._roles_of:
+        if key not in self._searched:
             if self.capabilities.searchable(resource_type, {parameter}):
-                self._roles_of[key] = list(self.client.search_resources(resource_type, {parameter: value}))
+                self._searched[key] = list(self.client.search_resources(resource_type, {parameter: value}))
             else:
-                self._roles_of[key] = []
-        return self._roles_of[key]
+                self._searched[key] = []
+        return self._searched[key]
 
 
 def _shared_references(resource: JSON) -> Iterator[object]:

@@ -63,6 +63,16 @@ class SyncState:
                     (resource_type, last_updated),
                 )
 
+    def start_at(self, instant: str, resource_types: list[str], deletions_of: list[str]) -> None:
+        """Watermarks not set yet start at this instant (a Bulk export's transactionTime): what
+        the export held is coded, so the passes read only what changed after it."""
+        for resource_type in resource_types:
+            if self.watermark(resource_type) is None:
+                self.set_watermark(resource_type, instant)
+        for resource_type in deletions_of:
+            if self.watermark(f"{resource_type}/deleted") is None:
+                self.set_watermark(f"{resource_type}/deleted", instant)
+
     def mark_for_retry(self, patients: list[str], reason: str) -> None:
         """Remember patients whose write failed, to retry on the next pass (nothing lost)."""
         if not patients:
