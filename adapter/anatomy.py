@@ -85,6 +85,7 @@ def _site_from_body_structure(
     if location is None and included is not None:
         location = included.get("structure")
         qualifiers = included.get("laterality")
+    origin = f"{origin} -> {ref}" if ref and not ref.startswith("#") else f"{origin} -> contained BodyStructure {ref}"
     if not isinstance(location, dict):
         return SiteInput(origin, problem="body structure has no location")
     laterality = tuple(code for q in as_list(qualifiers) for code in codes_in(q, systems.SNOMED))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import __version__, systems
+from .decision_trace import trace_extension
 from .fhirjson import JSON
 from .problems import InputProblem
 from .rules import Decision, Finding
@@ -227,7 +228,9 @@ def build_provenance(
         if procedure.reference not in decision.counted_procedures:
             entities.append({"role": "source", "what": {"reference": procedure.reference}})
     written_id = provenance_id(case_id(session), claim_fingerprint(claim), activity)
-    return provenance_shell(written_id, f"Claim/{claim['id']}", recorded, activity, reason, entities)
+    provenance = provenance_shell(written_id, f"Claim/{claim['id']}", recorded, activity, reason, entities)
+    provenance["extension"] = [trace_extension(decision)]
+    return provenance
 
 
 def provenance_id(cid: str, fingerprint: str, activity: str) -> str:
@@ -267,7 +270,7 @@ def provenance_shell(
     provenance: JSON = {
         "resourceType": "Provenance",
         "id": provenance_id,
-        "meta": written_by_meta(),
+        "meta": written_by_meta(systems.PROVENANCE_PROFILE),
         "contained": [dict(ADAPTER_DEVICE)],
         "target": [{"reference": target}],
         "recorded": recorded,

@@ -57,6 +57,29 @@ def test_scenario_muscle_count_and_rules(scenario: dict[str, Any]) -> None:
     for result in mine:
         assert result.decision.outcome == scenario["outcome"]
         assert set(scenario["rules"]) <= result.decision.rules_fired | {"R1", "R5", "R11"}
+        check_trace(scenario, result)
+
+
+def check_trace(scenario: dict[str, Any], result: Any) -> None:
+    """Issue 20: the decision trace names every rule the scenario exercises, and the trace on the
+    Claim's Provenance is the decision's, with a source for every counted muscle."""
+    from adapter.decision_trace import read_trace
+
+    decision = result.decision
+    traced = {step.rule for step in decision.steps}
+    assert set(scenario["rules"]) <= traced, f"{scenario['id']}: trace names {sorted(traced)}"
+    assert {f.rule for f in decision.holds} <= traced
+    if result.provenance is None:
+        assert decision.outcome == "no_claim_line"
+        return
+    trace = read_trace(result.provenance)
+    assert trace is not None
+    assert trace.outcome == decision.outcome
+    assert trace.steps == decision.steps
+    assert len(trace.counted) == decision.muscle_count
+    assert trace.holds == tuple(decision.holds) and trace.warnings == tuple(decision.warnings)
+    for counted in trace.counted:
+        assert counted.sources and all(s.split()[0].split("/")[0] in ("Procedure", "Observation") for s in counted.sources)
 
 
 def test_all_scenarios_in_one_source(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ def check_same_day_acupuncture(session: Session) -> Findings:
             if code.startswith("978")
         }
     )
+    result = Findings()
     if found:
-        return Findings(holds=[Finding("R10", f"acupuncture {', '.join(found)} on the same date as dry needling")])
-    return Findings()
+        result.holds.append(Finding("R10", f"acupuncture {', '.join(found)} on the same date as dry needling"))
+        result.decided("R10", f"acupuncture {', '.join(found)} the same date: held")
+    else:
+        result.decided("R10", "no acupuncture on the same date")
+    return result

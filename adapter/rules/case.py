@@ -35,4 +35,13 @@ def check_case(session: Session, procedures: list[ProcedureFacts]) -> Findings:
             warnings.append(
                 Finding("R3", f"{procedure.reference} has no Encounter; joined the case for its date and clinician")
             )
-    return Findings(holds, warnings)
+    found = Findings(holds, warnings)
+    clinician = session.clinician.reference if session.clinician else "no clinician"
+    found.decided(
+        "R3",
+        f"one line for {session.patient} on {session.service_date.isoformat()} by {clinician}: "
+        f"{len(procedures)} Procedure(s), {len(encounters)} Encounter(s)",
+    )
+    if session.other_clinicians_same_day:
+        found.decided("R3", "other clinicians needled the patient that day: held")
+    return found

@@ -26,6 +26,20 @@ def choose_code(count: MuscleCount) -> CodeChoice:
 
     One unit of one code per case, always: the code already encodes the count.
     """
+    choice = _choose_code(count)
+    n = len(count.muscles)
+    if choice.cpt == THREE_OR_MORE_MUSCLES:
+        choice.decided("R6", f"{THREE_OR_MORE_MUSCLES}: {n} muscles, 3 or more")
+    elif choice.cpt == ONE_OR_TWO_MUSCLES:
+        choice.decided("R6", f"{ONE_OR_TWO_MUSCLES}: {n} muscle(s), 1 or 2, every site mapped")
+    elif choice.no_line:
+        choice.decided("R6", "no line: every needled muscle was injected (not dry needling)")
+    else:
+        choice.decided("R6", "no code: " + "; ".join(f.message for f in choice.holds))
+    return choice
+
+
+def _choose_code(count: MuscleCount) -> CodeChoice:
     n = len(count.muscles)
     unresolved = len(count.unresolved)
     if n >= 3:
@@ -57,6 +71,17 @@ def choose_code(count: MuscleCount) -> CodeChoice:
     if count.unresolved:
         reason += ": " + "; ".join(count.unresolved)
     return CodeChoice(holds=[Finding("R6", reason)])
+
+
+def describe_dry_needling(procedures: list[ProcedureFacts]) -> Findings:
+    """R1 in the trace: which code made each Procedure a dry-needling session."""
+    found = Findings()
+    for procedure in procedures:
+        shown = ", ".join(
+            f"CPT {code}" if system == systems.CPT else f"{code} ({system})" for system, code in procedure.codes[:3]
+        )
+        found.decided("R1", f"{procedure.reference} is dry needling: {shown or 'a configured local code'}")
+    return found
 
 
 def check_clinician_code(procedures: list[ProcedureFacts], chosen: str | None) -> Findings:

@@ -21,17 +21,48 @@ class Finding:
         return f"[{self.rule}] {self.message}"
 
 
+@dataclass(frozen=True)
+class Step:
+    """One line of the decision trace: a rule and what it decided for this case, in words."""
+
+    rule: str
+    decided: str
+
+
+@dataclass(frozen=True)
+class CountedMuscle:
+    """A muscle the count includes, and every documented site it was read from (R4)."""
+
+    muscle: Muscle
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UncountedSite:
+    """A documented site the count leaves out, and why (region, unknown code, text, injected)."""
+
+    origin: str
+    why: str
+
+
 @dataclass
 class Findings:
-    """What a rule found: reasons to hold the case, and warnings. Every rule returns this shape
-    (or a result that extends it with what it chose), and decide merges them in order."""
+    """What a rule found: reasons to hold the case, warnings, and what it decided (the trace).
+    Every rule returns this shape (or a result that extends it with what it chose), and decide
+    merges them in order."""
 
     holds: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
 
     def merge(self, other: Findings) -> None:
         self.holds += other.holds
         self.warnings += other.warnings
+        self.steps += other.steps
+
+    def decided(self, rule: str, text: str) -> None:
+        """Record what the rule decided, for the trace that travels with the Claim."""
+        self.steps.append(Step(rule, text))
 
 
 @dataclass
@@ -54,6 +85,9 @@ class Decision:
     rules_fired: frozenset[str] = frozenset()
     taxonomies: frozenset[str] = frozenset()  # of the role the clinician rendered under (R7)
     patient_liable: bool = False  # Medicare's non-covered path (R8)
+    steps: tuple[Step, ...] = ()  # the decision trace, rule by rule
+    counted: tuple[CountedMuscle, ...] = ()
+    not_counted: tuple[UncountedSite, ...] = ()
 
     @property
     def muscle_count(self) -> int:

@@ -37,9 +37,13 @@ def choose_diagnoses(session: Session) -> DiagnosisChoice:
             seen.add(code)
             chosen.append(replace(diagnosis, code=code))
     if not chosen:
-        return DiagnosisChoice(
+        held = DiagnosisChoice(
             holds=[
                 Finding("R9", "no ICD-10-CM diagnosis on the Encounter or the Procedure (reasonCode/reasonReference)")
             ]
         )
-    return DiagnosisChoice(diagnoses=chosen)
+        held.decided("R9", "no ICD-10-CM diagnosis documented: held")
+        return held
+    choice = DiagnosisChoice(diagnoses=chosen)
+    choice.decided("R9", "diagnoses in order: " + ", ".join(f"{d.code} (from {d.source})" for d in chosen))
+    return choice

@@ -52,6 +52,14 @@ def rendering_taxonomies(session: Session) -> RoleChoice:
     roles at the Encounter's serviceProvider (the billing Organization), else all; if roles with
     different taxonomies remain, a person decides.
     """
+    choice = _rendering_taxonomies(session)
+    if session.clinician is not None and not choice.holds:
+        shown = ", ".join(sorted(choice.taxonomies)) or "none"
+        choice.decided("R7", f"{session.clinician.reference} rendered with NUCC taxonomy {shown}")
+    return choice
+
+
+def _rendering_taxonomies(session: Session) -> RoleChoice:
     clinician = session.clinician
     if clinician is None:
         return RoleChoice()
@@ -129,7 +137,35 @@ def choose_modifiers(
     order = {m: i for i, m in enumerate(settings.modifier_order)}
     choice.modifiers = tuple(sorted(dict.fromkeys(chosen), key=lambda m: order.get(m, len(order))))
     assert not NEVER_ON_DRY_NEEDLING.intersection(choice.modifiers)
+    _explain_modifiers(choice, role, taxonomies, distinct, payer_modifiers, settings)
     return choice
+
+
+def _explain_modifiers(
+    choice: ModifierChoice,
+    role: str | None,
+    taxonomies: frozenset[str],
+    distinct: str | None,
+    payer_modifiers: tuple[str, ...],
+    settings: CodingSettings,
+) -> None:
+    """The trace of R7: why each modifier is on the line, and why the usual ones are not."""
+    shown = ", ".join(sorted(taxonomies)) or "no taxonomy"
+    if "GP" in choice.modifiers:
+        choice.decided("R7", f"GP because {shown} (a physical therapy plan of care)")
+    elif role is None:
+        choice.decided("R7", f"no GP: {shown} is not a physical therapist or assistant")
+    elif not settings.gp_for_therapists:
+        choice.decided("R7", "no GP: gp_for_therapists is off in [coding]")
+    if "CQ" in choice.modifiers:
+        choice.decided("R7", f"CQ because {shown} is a physical therapist assistant")
+    if distinct:
+        choice.decided("R7", f"{distinct}: a loaded NCCI PTP pair with a separate encounter, practitioner or structure")
+    else:
+        choice.decided("R7", "no 59/X: no loaded NCCI PTP pair calls for one")
+    if payer_modifiers:
+        choice.decided("R7", f"{', '.join(payer_modifiers)} from the payer rules (R8)")
+    choice.decided("R7", "modifiers in order: " + (", ".join(choice.modifiers) or "none"))
 
 
 def _distinct_service_modifier(

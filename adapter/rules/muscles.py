@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ..anatomy import distinct_muscles, read_site
 from ..session import Muscle, ProcedureFacts, Session, SiteInput
 from ..tables import CodingTables
-from .decision import Finding, Findings
+from .decision import CountedMuscle, Finding, Findings, UncountedSite
 from .status import IGNORED_SUPPORTING
 
 
@@ -22,6 +22,10 @@ class MuscleCount(Findings):
     counted_procedures: list[str] = field(default_factory=list)
     counted_observations: list[str] = field(default_factory=list)
     everything_was_injection: bool = False
+    counted: list[CountedMuscle] = field(default_factory=list)
+    not_counted: list[UncountedSite] = field(default_factory=list)
+    # Where each (muscle, side) was read from, in documented order.
+    read_from: dict[Muscle, list[str]] = field(default_factory=dict)
 
 
 def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: CodingTables) -> MuscleCount:
@@ -34,6 +38,7 @@ def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: Co
     needled = [p for p in procedures if not p.has_injectate]
     injected_procedures = [p for p in procedures if p.has_injectate]
     for procedure in injected_procedures:
+        result.decided("R5", f"{procedure.reference} records an injectate: a trigger-point injection, not dry needling")
         result.injection_tasks.append(
             Finding(
                 "R5",
@@ -48,9 +53,14 @@ def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: Co
         result.counted_procedures.append(procedure.reference)
         found += _read_sites(procedure.sites, result, tables)
     for observation in session.observations:
-        if observation.part_of in sources and observation.status not in IGNORED_SUPPORTING and observation.sites:
-            result.counted_observations.append(observation.reference)
-            found += _read_sites(observation.sites, result, tables)
+        if observation.part_of not in sources or not observation.sites:
+            continue
+        if observation.status in IGNORED_SUPPORTING:
+            for site in observation.sites:
+                result.not_counted.append(UncountedSite(site.origin, f"status {observation.status}: ignored (R2)"))
+            continue
+        result.counted_observations.append(observation.reference)
+        found += _read_sites(observation.sites, result, tables)
     muscles = distinct_muscles(found)
 
     injected = _injected_muscles(session, injected_procedures, result, tables)
@@ -59,11 +69,30 @@ def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: Co
     if result.removed_by_injection:
         names = ", ".join(f"{m.muscle} ({m.side})" for m in result.removed_by_injection)
         result.warnings.append(Finding("R5", f"removed from the dry-needling count, injected the same day: {names}"))
+        result.decided("R5", f"not counted, injected the same day: {names}")
+        for muscle in result.removed_by_injection:
+            for origin in _sources_of(muscle, result.read_from):
+                why = f"{muscle.muscle} ({muscle.side}) injected the same day (R5)"
+                result.not_counted.append(UncountedSite(origin, why))
+    elif not result.injection_tasks:
+        result.decided("R5", "no counted muscle was injected that day")
     result.muscles = kept
+    result.counted = [CountedMuscle(m, tuple(_sources_of(m, result.read_from))) for m in kept]
     result.everything_was_injection = bool(procedures) and (
         not needled or (bool(muscles) and not kept and not result.unresolved)
     )
+    names = ", ".join(f"{m.muscle} ({m.side})" for m in kept) or "none"
+    left_out = f"; {len(result.not_counted)} site(s) not counted" if result.not_counted else ""
+    result.decided("R4", f"{len(kept)} muscle(s) counted: {names}{left_out}")
     return result
+
+
+def _sources_of(muscle: Muscle, read_from: dict[Muscle, list[str]]) -> list[str]:
+    """The sites a counted muscle came from; a side-less mention collapsed into a sided one counts too."""
+    origins = list(read_from.get(muscle, []))
+    if muscle.side != "none":
+        origins += read_from.get(Muscle(muscle.muscle, "none"), [])
+    return list(dict.fromkeys(origins))
 
 
 def _read_sites(sites: tuple[SiteInput, ...], result: MuscleCount, tables: CodingTables) -> list[Muscle]:
@@ -72,6 +101,9 @@ def _read_sites(sites: tuple[SiteInput, ...], result: MuscleCount, tables: Codin
         reading = read_site(site, tables)
         if reading.unresolved:
             result.unresolved.append(f"{reading.origin}: {reading.unresolved}")
+            result.not_counted.append(UncountedSite(reading.origin, reading.unresolved))
+        for muscle in reading.muscles:
+            result.read_from.setdefault(muscle, []).append(reading.origin)
         muscles += reading.muscles
         result.warnings += [Finding("R4", w) for w in reading.warnings if Finding("R4", w) not in result.warnings]
     return muscles

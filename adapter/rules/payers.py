@@ -47,10 +47,12 @@ def choose_coverage(session: Session) -> CoverageChoice:
         if c.status == "active" and (c.starts is None or c.starts <= day) and (c.ends is None or day <= c.ends)
     ]
     if not active:
-        return CoverageChoice(holds=[Finding("R8", "no active Coverage for the patient on the date of service")])
+        held = CoverageChoice(holds=[Finding("R8", "no active Coverage for the patient on the date of service")])
+        held.decided("R8", "no active Coverage on the date of service: held")
+        return held
     active.sort(key=lambda c: (c.order is None, c.order or 0, c.reference))
     primary = active[0]
-    warnings = []
+    warnings: list[Finding] = []
     if len(active) > 1:
         warnings.append(Finding("R8", f"{len(active)} active Coverages; billed to {primary.reference} (lowest order)"))
     for other in active[1:]:
@@ -62,7 +64,11 @@ def choose_coverage(session: Session) -> CoverageChoice:
                     "Medicare's rules for dry needling apply to its crossover",
                 )
             )
-    return CoverageChoice(warnings=warnings, coverage=primary)
+    choice = CoverageChoice(warnings=warnings, coverage=primary)
+    payer = ", ".join(primary.payer_names) or "payer not named"
+    kind = "Medicare" if is_medicare(primary) else "not Medicare"
+    choice.decided("R8", f"billed to {primary.reference} ({payer}): {kind}")
+    return choice
 
 
 def is_medicare(coverage: CoverageFacts) -> bool:
@@ -132,6 +138,7 @@ def _medicare(
             Finding("R8", f"diagnoses beside low back pain ({', '.join(others)}): NCD 30.3.3 covers cLBP only")
         )
     number = medicare_session_number(session)
+    result.decided("R8", f"Medicare: chronic low back pain, session {number} in 12 months")
     if number > LAST_COVERED_SESSION:
         result.holds.append(
             Finding("R8", f"session {number} in 12 months: Medicare covers at most {LAST_COVERED_SESSION}")
@@ -145,12 +152,14 @@ def _medicare_therapist(settings: CodingSettings, result: PayerResult) -> None:
     """Medicare never covers dry needling by a PT or PTA: hold, or (a deployment's choice) the
     non-covered claim, GY (statutorily excluded) and GX with a voluntary ABN (R8)."""
     if settings.medicare_therapist_path != "non-covered":
+        result.decided("R8", "Medicare never covers dry needling by a therapist: held")
         result.holds.append(
             Finding("R8", "Medicare does not cover dry needling by therapists; ABN / patient liability path")
         )
         return
     result.modifiers = ("GY", "GX") if settings.voluntary_abn else ("GY",)
     result.patient_liable = True
+    result.decided("R8", f"Medicare, therapist: billed as non-covered with {'/'.join(result.modifiers)}")
     result.warnings.append(
         Finding(
             "R8",

@@ -53,8 +53,18 @@ def local_service_date(value: object, zone: ZoneInfo | None) -> tuple[date | Non
         return None, False
 
 
-def check_service_date(procedures: list[ProcedureFacts]) -> Findings:
+def check_service_date(procedures: list[ProcedureFacts], day: date) -> Findings:
     """A warning for each Procedure dated from a UTC time with no clinic time zone (R2a)."""
+    in_utc = [p.reference for p in procedures if p.date_in_utc]
+    found = _utc_warnings(procedures)
+    if in_utc:
+        found.decided("R2a", f"date of service {day.isoformat()}, taken in UTC (no clinic time zone known)")
+    else:
+        found.decided("R2a", f"date of service {day.isoformat()}, the clinic's local date")
+    return found
+
+
+def _utc_warnings(procedures: list[ProcedureFacts]) -> Findings:
     return Findings(
         warnings=[
             Finding(

@@ -59,4 +59,10 @@ def split_by_status(session: Session) -> StatusSplit:
             split.holds.append(
                 Finding("R2", f"{procedure.reference} has status {shown}; only completed sessions are billed")
             )
+    for procedure in split.billable:
+        split.decided("R2", f"{procedure.reference} is completed: billable")
+    for procedure in split.held:
+        split.decided("R2", f"{procedure.reference} ({procedure.status or 'no status'}): held")
+    for procedure in split.ignored:
+        split.decided("R2", f"{procedure.reference} is {procedure.status}: ignored")
     return split

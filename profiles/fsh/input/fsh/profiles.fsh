@@ -63,3 +63,50 @@ Description: "A Task for billing staff: review a held dry-needling case; its des
 * for only Reference(Patient)
 * description 1..1
 * authoredOn 1..1
+
+Extension: DecisionTrace
+Id: decision-trace
+Title: "Dry-needling decision trace"
+Description: "Why a dry-needling Claim carries its code and modifiers, or why it was held: each rule that applied and what it decided, each counted muscle with the documented sites it came from, and each site left out with the reason (rules.md R1-R11). Written by the adapter on the Provenance of the Claim, so a server-side audit finds it."
+Context: Provenance
+* extension contains
+    outcome 1..1 and
+    step 1..* and
+    muscle 0..* and
+    notCounted 0..* and
+    hold 0..* and
+    warning 0..*
+* extension[outcome] ^short = "claim_line, hold_for_review or no_claim_line (R11)"
+* extension[outcome].value[x] only code
+* extension[step] ^short = "A rule and what it decided"
+* extension[step].extension contains rule 1..1 and decided 1..1
+* extension[step].extension[rule].value[x] only code
+* extension[step].extension[decided].value[x] only string
+* extension[muscle] ^short = "A counted muscle (R4) and the documented sites it was read from"
+* extension[muscle].extension contains name 1..1 and side 1..1 and source 1..*
+* extension[muscle].extension[name].value[x] only string
+* extension[muscle].extension[side].value[x] only code
+* extension[muscle].extension[source].value[x] only string
+* extension[notCounted] ^short = "A documented site the count leaves out, and why"
+* extension[notCounted].extension contains site 1..1 and why 1..1
+* extension[notCounted].extension[site].value[x] only string
+* extension[notCounted].extension[why].value[x] only string
+* extension[hold] ^short = "A reason the case is held for review, with its rule"
+* extension[hold].extension contains rule 1..1 and message 1..1
+* extension[hold].extension[rule].value[x] only code
+* extension[hold].extension[message].value[x] only string
+* extension[warning] ^short = "A coding warning, with its rule"
+* extension[warning].extension contains rule 1..1 and message 1..1
+* extension[warning].extension[rule].value[x] only code
+* extension[warning].extension[message].value[x] only string
+
+Profile: DryNeedlingProvenance
+Parent: Provenance
+Id: dry-needling-provenance
+Title: "Provenance of a dry-needling adapter write"
+Description: "What the adapter wrote, from which source resources (with versions), and, for a coded case, the decision trace (rules.md R1-R11)."
+* ^status = #draft
+* ^experimental = false
+* target 1..*
+* agent 1..*
+* extension contains DecisionTrace named decisionTrace 0..1
