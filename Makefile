@@ -13,11 +13,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-## Code the bundled demo clinic day into ./out/ (FHIR NDJSON, an 837P and DFT^P03 charges)
+## Code the bundled demo clinic day into ./out/ (FHIR NDJSON, an 837P, DFT^P03 charges, the review page)
 demo: $(VENV)/.installed
 	$(BIN)/python -m adapter run
 	$(BIN)/python -m adapter run --sink x12:out/claims.837 --config docs/examples/demo-billing.toml --state-dir out/.billing-state
 	$(BIN)/python -m adapter run --sink hl7v2:out/charges.hl7 --config docs/examples/demo-billing.toml --state-dir out/.billing-state
+	$(BIN)/python -m adapter report --source out --out out/report.html
+	@echo "review page: $(CURDIR)/out/report.html"
 
 ## The whole test suite: lint, types, unit tests, then integration tests against a real HAPI server
 test: $(VENV)/.installed

@@ -17,10 +17,11 @@ from .parser import build_parser
 
 def _commands() -> dict[str, Callable[[Namespace, Settings], int]]:
     """One module per command; imported when chosen, so `--help` stays fast."""
+    from .report import report_command
     from .run import run_command
     from .sync import sync_command
 
-    return {"run": run_command, "sync": sync_command}
+    return {"run": run_command, "sync": sync_command, "report": report_command}
 
 
 def main(argv: list[str] | None = None) -> int:

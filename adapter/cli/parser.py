@@ -88,6 +88,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory of the durable sync state (SQLite), kept per server and sink (default .state)",
     )
     _common_options(sync)
+
+    report = commands.add_parser(
+        "report",
+        help="write the review page (one self-contained HTML file) from what the adapter wrote",
+        description="Read the Claims, Tasks, Provenances (and, from a directory, OperationOutcomes) the "
+        "adapter wrote and write one HTML page: summary, review queue, active and cancelled Claims with "
+        "their decision trace, coding warnings. See docs/review-page.md.",
+    )
+    report.add_argument(
+        "--source",
+        required=True,
+        metavar="DIR|URL",
+        help="a directory a file sink wrote (run --sink DIR, or sync --sink DIR) or a FHIR server base URL "
+        "(our tagged Claims, Tasks and Provenances)",
+    )
+    report.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the page to write")
+    report.add_argument(
+        "--patient-names",
+        action="store_true",
+        help="show patient names beside their ids (read from the server, so a URL source only); "
+        "without it the page carries no PHI beyond what the Claims already do",
+    )
+    report.add_argument(
+        "--config", type=Path, default=None, help="TOML settings file (the [http] table for a server source)"
+    )
+    report.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error"), help="log level on stderr"
+    )
+    report.set_defaults(since=None)
     return parser
 
 

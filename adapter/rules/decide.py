@@ -70,7 +70,7 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
     holds = _unique(found.holds)
     warnings = _unique(found.warnings)
     if holds:
-        rules = ", ".join(sorted({f.rule for f in holds}))
+        rules = ", ".join(r for r in _RULE_ORDER if r in {f.rule for f in holds})
         found.decided("R11", f"held for review: {len(holds)} reason(s) ({rules}); a draft Claim and a Task")
     else:
         found.decided("R11", f"claim line: {code.cpt} x1, active Claim")

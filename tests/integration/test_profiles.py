@@ -58,14 +58,29 @@ def test_every_scenario_claim_and_task_validates(uploaded: str, written: dict[st
         assert errors == [], f"{resource['resourceType']} {resource['id']}: {errors}"
 
 
-def test_provenances_and_outcomes_validate_against_core_r4(
+def test_provenances_with_their_trace_and_outcomes_validate(
     uploaded: str, written: dict[str, list[dict[str, Any]]]
 ) -> None:
-    """What we write without a profile of our own is checked by the server against R4 itself."""
+    """Provenances (with the decision trace, issue 20) against our profile; OperationOutcomes
+    against R4 itself."""
     assert written["Provenance"] and written["OperationOutcome"]
+    for provenance in written["Provenance"]:
+        assert provenance["meta"]["profile"] == [systems.PROVENANCE_PROFILE]
+        assert [e["url"] for e in provenance["extension"]] == [systems.DECISION_TRACE]
     for resource in written["Provenance"] + written["OperationOutcome"]:
         errors = validate(uploaded, resource)
         assert errors == [], f"{resource['resourceType']} {resource['id']}: {errors}"
+
+
+def test_a_trace_step_without_its_decision_is_rejected(
+    uploaded: str, written: dict[str, list[dict[str, Any]]]
+) -> None:
+    provenance = copy.deepcopy(written["Provenance"][0])
+    trace = provenance["extension"][0]["extension"]
+    step = next(part for part in trace if part["url"] == "step")
+    step["extension"] = [sub for sub in step["extension"] if sub["url"] != "decided"]
+    found = messages(validate(uploaded, provenance))
+    assert "decided" in found or "decision-trace" in found, found
 
 
 def active_claim(written: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
