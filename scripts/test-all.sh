@@ -11,6 +11,15 @@ port="${HAPI_TEST_PORT:-8089}"
 "$BIN/mypy"
 "$BIN/lint-imports"   # the layer contracts in .importlinter
 
+# The review-page test drives the system's Chromium through its chromedriver (Debian packages
+# chromium and chromium-driver); installed here when missing, as the HAPI server is built here.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "installing chromium and chromium-driver for the review-page test"
+  sudo_="" && [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
 trap 'tests/hapi-server/hapi.sh down "$port"' EXIT
 base="$(tests/hapi-server/hapi.sh up "$port")"
 echo "HAPI FHIR server for the tests: $base"

@@ -89,6 +89,7 @@ _SCRIPT = """
     document.getElementById('shown').textContent = String(shown);
   }
   form.addEventListener('input', apply);
+  form.addEventListener('change', apply);
   form.addEventListener('reset', function () { window.setTimeout(apply, 0); });
   window.addEventListener('beforeprint', function () {
     document.querySelectorAll('details').forEach(function (d) { d.setAttribute('open', ''); });

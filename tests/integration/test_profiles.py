@@ -72,9 +72,7 @@ def test_provenances_with_their_trace_and_outcomes_validate(
         assert errors == [], f"{resource['resourceType']} {resource['id']}: {errors}"
 
 
-def test_a_trace_step_without_its_decision_is_rejected(
-    uploaded: str, written: dict[str, list[dict[str, Any]]]
-) -> None:
+def test_a_trace_step_without_its_decision_is_rejected(uploaded: str, written: dict[str, list[dict[str, Any]]]) -> None:
     provenance = copy.deepcopy(written["Provenance"][0])
     trace = provenance["extension"][0]["extension"]
     step = next(part for part in trace if part["url"] == "step")
