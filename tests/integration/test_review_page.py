@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
@@ -98,7 +98,8 @@ def squash(text: str) -> str:
 
 
 def test_the_page_loads_without_console_errors_or_network(page: WebDriver, demo: DemoDay) -> None:
-    errors = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    logs: list[dict[str, Any]] = page.get_log("browser")  # type: ignore[no-untyped-call]
+    errors = [entry for entry in logs if entry["level"] in ("SEVERE", "ERROR")]
     assert errors == []
     html = demo.page.read_text()
     assert "<link" not in html and " src=" not in html and "@import" not in html  # self-contained
@@ -132,7 +133,7 @@ def test_filtering_by_a_rule_shows_exactly_the_cases_it_holds(page: WebDriver, d
             for entry in task["input"]:
                 held_by.setdefault(entry["type"]["coding"][0]["code"], set()).add(claim)
     rule_filter = Select(page.find_element(By.ID, "f-rule"))
-    offered = [o.get_attribute("value") for o in rule_filter.options if o.get_attribute("value")]
+    offered = [str(o.get_attribute("value")) for o in rule_filter.options if o.get_attribute("value")]
     assert sorted(offered) == sorted(held_by)
     for rule, claims in held_by.items():
         rule_filter.select_by_value(rule)
@@ -186,7 +187,7 @@ def test_an_active_20561_shows_its_three_muscles_with_sources(page: WebDriver, d
             name, side, sources = (cell.text for cell in row.find_elements(By.TAG_NAME, "td"))
             assert f"{name} ({side})" in needled
             assert sources and all(line.split("/")[0] in ("Procedure", "Observation") for line in sources.splitlines())
-        assert "R6" in case.find_element(By.CSS_SELECTOR, "details.trace").get_attribute("textContent")
+        assert "R6" in str(case.find_element(By.CSS_SELECTOR, "details.trace").get_attribute("textContent"))
 
 
 def test_print_hides_the_filters_and_prints(page: WebDriver) -> None:
