@@ -149,6 +149,22 @@ class BulkSettings(_Table):
     give_up_after_s: float = Field(default=86400.0, gt=0, le=30 * 86400)
 
 
+class PushSettings(_Table):
+    """Subscription push for `sync --watch --listen` ([push]); the secret is never a setting
+    (DN_ADAPTER_SUBSCRIPTION_SECRET or ..._FILE, else one is made at start)."""
+
+    # The URL the EHR posts notifications to, when a proxy terminates TLS in front of the
+    # listener; default http://HOST:PORT/notify of --listen.
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    subscribe: bool = True  # create or reuse our Subscriptions at start (off: an admin registers them)
+    topic: str | None = None  # a SubscriptionTopic canonical (the backport): one id-only Subscription
+    debounce_s: float = Field(default=0.2, ge=0, le=60)
+    max_wait_s: float = Field(default=1.0, gt=0, le=600)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1024 * 1024)
+    poll_interval_s: float = Field(default=300.0, gt=0, le=86400)  # the safety-net pass with --listen
+    ready_within_s: float | None = Field(default=None, gt=0)  # /healthz ready bound; default 2 passes + 60 s
+
+
 class BillingProvider(_Table):
     """What a billing Organization's record may lack for an 837P: its EIN and its address."""
 
@@ -198,6 +214,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     bulk: BulkSettings = Field(default_factory=BulkSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
 
     @classmethod
     def settings_customise_sources(

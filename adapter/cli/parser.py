@@ -80,7 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="first code a Bulk Data export of the server (SERVER/$export, SERVER/Group/ID/$export), then "
         "read incrementally from the export's transactionTime; resumable like `run` (--state-dir)",
     )
-    sync.add_argument("--interval", type=float, default=60.0, help="seconds between polls with --watch (default 60)")
+    sync.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        help="seconds between polls with --watch (default 60; with --listen, [push] poll_interval_s, 300)",
+    )
+    sync.add_argument(
+        "--listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --watch: receive Subscription notifications on http://HOST:PORT/notify (the worker "
+        "creates or reuses its Subscriptions on the server) and serve /healthz and /metrics there; "
+        "the polling pass goes on as the safety net (docs/operations.md)",
+    )
     sync.add_argument(
         "--state-dir",
         type=Path,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -63,6 +64,11 @@ class FhirClient:
     @property
     def requests_sent(self) -> int:
         return self.transport.requests_sent
+
+    @property
+    def statuses(self) -> Counter[str]:
+        """Answers by HTTP status so far ('error' for none)."""
+        return self.transport.statuses
 
     # -- the choke point ---------------------------------------------------------------------
 

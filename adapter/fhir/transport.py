@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ class Transport:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.requests_sent = 0
+        # Answers by HTTP status ('error' when none came), for the worker's /metrics.
+        self.statuses: Counter[str] = Counter()
 
     def send(
         self,
@@ -105,17 +108,20 @@ class Transport:
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as error:
+                self.statuses["error"] += 1
                 # A certificate that does not verify will not verify on a retry either.
                 raise TransportError(
                     f"{what}: TLS verification failed (configure ca_bundle for a private CA)"
                 ) from error
             except (requests.ConnectionError, requests.Timeout) as error:
+                self.statuses["error"] += 1
                 if attempt >= self.retry.attempts:
                     raise TransportError(f"{what}: {type(error).__name__} after {attempt} attempts") from error
                 self._wait(attempt, None, what, type(error).__name__)
                 continue
             with response:
                 status = response.status_code
+                self.statuses[str(status)] += 1
                 if status in TRANSIENT_STATUSES and attempt < self.retry.attempts:
                     self._wait(attempt, response.headers.get("Retry-After"), what, str(status))
                     continue

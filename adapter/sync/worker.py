@@ -162,13 +162,7 @@ class _Pass:
             resources = [e["resource"] for e in page.get("entry") or [] if isinstance(e.get("resource"), dict)]
             resources = [r for r in resources if r.get("resourceType") == resource_type]
             self.summary.changed_resources += len(resources)
-            if resource_type in CLINICIAN_TYPES:
-                self.code(_patients_of_clinicians(self.client, resources, self.codes))
-            elif resource_type in PAYER_TYPES:
-                payers = sorted({k for r in resources if (k := resource_key(r))})
-                self.code(patients_insured_by(self.client, payers, self.codes))
-            else:
-                self.code(_patients_touched(self.client, resources, self.codes, known_dry_needling=first_scan))
+            self.code(patients_of_changes(self.client, resource_type, resources, self.codes, first_scan))
             stamps = [stamp for r in resources if (stamp := _last_updated(r))]
             if stamps:
                 newest = max(stamps + ([newest] if newest else []))
@@ -225,6 +219,24 @@ def code_and_write(
     state.mark_for_retry(sorted(not_coded), "coding failed")
     state.mark_for_retry(sorted(failed - not_coded), "write failed")
     state.clear_retry([p for p in complete if p not in failed])
+
+
+def patients_of_changes(
+    client: FhirClient,
+    resource_type: str,
+    resources: list[JSON],
+    codes: list[tuple[str, str]],
+    known_dry_needling: bool = False,
+) -> set[str]:
+    """The patients to re-code because these resources of one type changed (or were deleted:
+    then they are `{"resourceType", "id"}` stubs, found through our Provenances)."""
+    if resource_type in CLINICIAN_TYPES:
+        return _patients_of_clinicians(client, resources, codes)
+    if resource_type in PAYER_TYPES:
+        return patients_insured_by(client, sorted({k for r in resources if (k := resource_key(r))}), codes)
+    if resource_type == "Patient":
+        return patients_with_dry_needling_among(client, sorted({k for r in resources if (k := resource_key(r))}), codes)
+    return _patients_touched(client, resources, codes, known_dry_needling)
 
 
 def _patients_touched(
