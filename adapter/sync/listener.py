@@ -92,7 +92,8 @@ class NotificationListener:
 
     def stop(self) -> None:
         self._server.close()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     # -- the WSGI application ------------------------------------------------------------------
 
