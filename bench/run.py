@@ -4,6 +4,7 @@
                                                    compiled (scripts/build_compiled.py) and interpreted
   python bench/run.py --sessions N --server URL    online: adapter backfill vs a naive client vs the floor
   python bench/run.py --sessions 0 --server URL --reading    requests per session for each way of reading
+  python bench/run.py --sessions N --server URL --push       signed-to-Claim latency: push vs poll
       [--latency-ms L]                             ... through a proxy adding L ms to every request
 
 Each measurement runs in its own child process, so its peak RSS is its own (os.wait4).
@@ -190,7 +191,17 @@ def main() -> None:
     parser.add_argument(
         "--reading", action="store_true", help="with --server: requests per session for each way of reading"
     )
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="with --server: latency from a signed session to its Claim, push (Subscriptions) vs poll",
+    )
     args = parser.parse_args()
+    if args.server and args.push:
+        from bench.push import push
+
+        push(args.server, args.sessions, args.seed)
+        return
     if args.server and args.reading:
         from bench.reading import reading
 
