@@ -143,3 +143,21 @@ def test_subscriptions_are_created_reused_or_rearmed() -> None:
     sent = [json.loads(call.request.body or b"{}") for call in responses.calls if call.request.method != "GET"]
     assert sent[0]["status"] == "requested" and sent[0]["channel"]["header"] == [header]  # s2 re-armed
     assert sent[1]["criteria"] == criteria[2] and sent[1]["channel"]["payload"] == "application/fhir+json"
+
+
+def test_listen_needs_watch(capsys: Any) -> None:
+    from adapter.cli import main
+
+    assert main(["sync", "--server", BASE, "--once", "--listen", "127.0.0.1:0"]) == 2
+    assert "--listen needs --watch" in capsys.readouterr().err
+
+
+def test_listen_address_is_host_and_port() -> None:
+    from adapter.cli.sync import parse_listen
+    from adapter.sources import SourceError
+
+    assert parse_listen("127.0.0.1:8765") == ("127.0.0.1", 8765)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    for bad in ("8765", "host:", "host:99999", ":80"):
+        with pytest.raises(SourceError):
+            parse_listen(bad)
