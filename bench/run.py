@@ -95,7 +95,7 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
     compiled = ensure_compiled()
     lines = sum(1 for f in export.glob("*.ndjson") for _ in f.open("rb"))
     size_mb = sum(f.stat().st_size for f in export.glob("*.ndjson")) / 1e6
-    seconds: dict[str, list[float]] = {"floor": [], "compiled": [], "interpreted": []}
+    seconds: dict[str, list[float]] = {"floor": [], "orjson_floor": [], "compiled": [], "interpreted": []}
     peak: dict[str, float] = dict.fromkeys(seconds, 0.0)
     for _ in range(repeat):  # interleaved, so drift hits all alike
         for name in seconds:
@@ -103,11 +103,15 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
                 run = ["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"]
                 if name == "floor":
                     elapsed, rss, _ = measure(["bench/floor.py", str(export)])
+                elif name == "orjson_floor":
+                    elapsed, rss, _ = measure(["bench/floor.py", str(export), "orjson"])
                 else:
                     elapsed, rss, _ = measure(run, compiled if name == "compiled" else None)
             seconds[name].append(elapsed)
             peak[name] = max(peak[name], rss)
-    floor_s, adapter_s, interpreted_s = (min(seconds[n]) for n in ("floor", "compiled", "interpreted"))
+    floor_s, orjson_s, adapter_s, interpreted_s = (
+        min(seconds[n]) for n in ("floor", "orjson_floor", "compiled", "interpreted")
+    )
     header = [
         "sessions",
         "lines",
@@ -126,6 +130,10 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
         f"{sessions:>9} {lines:>9} {size_mb:>9.1f} {floor_s:>9.2f} {adapter_s:>9.2f} {adapter_s / floor_s:>9.2f} "
         f"{interpreted_s:>9.2f} {interpreted_s / floor_s:>12.2f} {peak['floor']:>9.0f} {peak['compiled']:>11.0f} "
         f"{peak['interpreted']:>10.0f}"
+    )
+    print(
+        f"orjson floor: {orjson_s:.2f} s (json.loads floor {floor_s:.2f} s); ratio to it: compiled "
+        f"{adapter_s / orjson_s:.2f}, interpreted {interpreted_s / orjson_s:.2f}"
     )
     return {
         "sessions": sessions,

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
+
 from ..problems import InputProblem
 from .base import SourceError, SourceItem, check_resource
 
@@ -44,7 +46,12 @@ def parse_line(raw: bytes, where: str) -> SourceItem:
     if len(raw) > MAX_LINE_BYTES:
         return InputProblem(where, f"line longer than {MAX_LINE_BYTES} bytes", "error", "too-costly")
     try:
-        resource = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return InputProblem(where, "malformed JSON", "error", "structure")
+        resource = orjson.loads(raw)  # about twice json.loads's speed: the hot path of an export
+    except orjson.JSONDecodeError:
+        # What orjson refuses and the standard parser reads (NaN, integers past 64 bits, lone
+        # surrogate escapes, nesting past 1,024) is read as before: reading stays tolerant.
+        try:
+            resource = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            return InputProblem(where, "malformed JSON", "error", "structure")
     return check_resource(resource, where)
