@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from .fhirjson import JSON
-from .grouping import Grouped, TypeCounts, read_bucket, spill_lines_to
+from .grouping import Grouped, TypeCounts, read_bucket, spill_lines_to, split_unread_files
 from .indexes import SharedIndex
 from .pipeline import (
     BUCKET_BYTES,
@@ -99,7 +99,9 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
     # fork: the workers start at once and inherit the imported adapter; nothing here uses threads.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     with tempfile.TemporaryDirectory(prefix="dn-adapter-") as work, context.Pool(processes=workers) as pool:
-        file_groups = _balance(source.files, workers)
+        files, unread = split_unread_files(source.files)
+        coder.summary.types.skipped.update(unread)
+        file_groups = _balance(files, workers)
         spill_tasks: list[_SpillTask] = [
             (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)])
             for j, files in enumerate(file_groups)

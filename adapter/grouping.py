@@ -123,6 +123,47 @@ def line_type(raw: bytes) -> str | None:
     return found.group(1).decode()
 
 
+_NAME_TOKEN = re.compile(r"[A-Z][A-Za-z]+")
+
+
+def split_unread_files(files: list[Path]) -> tuple[list[Path], Counter[str]]:
+    """The files to read, and the lines of whole files of a type the rules never read.
+
+    A Bulk Data file holds one resource type (Bulk Data IG, "Response - Complete Status") and
+    is named for it (`ExplanationOfBenefit.ndjson`, `output-00003-Immunization.ndjson`): when
+    the name names one FHIR type the rules never read and the file's first line is of that
+    type, its lines are counted as skipped without being classified one by one. A mixed file,
+    or one whose name says nothing, is read line by line as before.
+    """
+    kept: list[Path] = []
+    skipped: Counter[str] = Counter()
+    for path in files:
+        rtype = _unread_type_named(path)
+        lines = _lines_if_all_of(path, rtype) if rtype is not None else None
+        if rtype is None or lines is None:
+            kept.append(path)
+        else:
+            skipped[rtype] += lines
+    return kept, skipped
+
+
+def _lines_if_all_of(path: Path, rtype: str) -> int | None:
+    """The non-empty lines of a file whose first line is of this type, else None."""
+    with path.open("rb", buffering=1 << 20) as handle:
+        first = next((line for line in handle if line.strip()), None)
+        if first is None or line_type(first) != rtype:
+            return None
+        return 1 + sum(1 for line in handle if line.strip())
+
+
+def _unread_type_named(path: Path) -> str | None:
+    named = {t for t in _NAME_TOKEN.findall(path.stem) if is_fhir_resource_type(t)}
+    if len(named) != 1:
+        return None
+    (rtype,) = named
+    return None if rtype in PER_PATIENT_TYPES or rtype in SHARED_TYPES else rtype
+
+
 @dataclass
 class Spill:
     """An export split into bucket files by patient, with what the first pass found."""

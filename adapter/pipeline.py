@@ -17,7 +17,14 @@ from .assemble import assemble_sessions
 from .billing.parties import collect_parties
 from .build import build_claim, build_operation_outcome, build_provenance, build_review_task, case_id, now_instant
 from .fhirjson import JSON
-from .grouping import Grouped, TypeCounts, group_by_patient, group_lines_in_memory, group_ndjson_lines
+from .grouping import (
+    Grouped,
+    TypeCounts,
+    group_by_patient,
+    group_lines_in_memory,
+    group_ndjson_lines,
+    split_unread_files,
+)
 from .indexes import SharedIndex
 from .problems import InputProblem
 from .rules import decide
@@ -262,9 +269,14 @@ def bucket_count(source: Source, bucket_bytes: int = BUCKET_BYTES) -> int:
 def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES) -> Grouped:
     """Big NDJSON exports go through bucket files (bounded memory); the rest is grouped in memory."""
     if isinstance(source, NdjsonSource):
+        files, unread = split_unread_files(source.files)
+        lines = NdjsonSource(files, source.description).lines()
         if spills(source, spill_above):
-            return group_ndjson_lines(source.lines(), bucket_count(source))
-        return group_lines_in_memory(source.lines())
+            grouped = group_ndjson_lines(lines, bucket_count(source))
+        else:
+            grouped = group_lines_in_memory(lines)
+        grouped.types.skipped.update(unread)
+        return grouped
     return group_by_patient(source.items())
 
 

@@ -41,7 +41,7 @@ from ..fhirjson import JSON, obj, objects, text
 from ..indexes import PATIENT_FIELDS, SHARED_TYPES
 from ..problems import InputProblem
 from ..settings import BulkSettings
-from .base import SourceError
+from .base import SourceError, is_fhir_resource_type
 from .ndjson import NdjsonSource
 from .patients import PatientReader
 
@@ -49,6 +49,7 @@ log = logging.getLogger("adapter.source")
 
 KICK_OFF = re.compile(r"^(?P<base>https?://[^?#]+?)/(?:Patient/|Group/[A-Za-z0-9\-.]{1,64}/)?\$export(?:\?[^#]*)?$")
 # What the rules read (indexes.py): every type of a patient's record, and the shared ones.
+READ_TYPES = frozenset({*PATIENT_FIELDS, *SHARED_TYPES})  # what case assembly reads
 EXPORT_TYPES = tuple(sorted({*PATIENT_FIELDS, *SHARED_TYPES} - {"Device", "Medication"}))
 MAX_REDIRECTS = 3
 
@@ -205,12 +206,18 @@ class BulkExport:
         done = self.state.setdefault("downloaded", {})
         with_token = manifest.get("requiresAccessToken") is True
         files: dict[str, list[Path]] = {"output": [], "error": [], "deleted": []}
+        not_needed: dict[str, int] = {}
         for kind in files:
             for number, item in enumerate(objects(manifest.get(kind))):
                 url = text(item.get("url"))
                 if url is None:
                     continue
                 rtype = text(item.get("type")) or "OperationOutcome"
+                if kind == "output" and is_fhir_resource_type(rtype) and rtype not in READ_TYPES:
+                    # A kick-off with its own _type may list types the rules never read: the
+                    # manifest names each file's type, so such a file is not even downloaded.
+                    not_needed[rtype] = not_needed.get(rtype, 0) + 1
+                    continue
                 name = f"{kind}-{number:05d}-{re.sub(r'[^A-Za-z]', '', rtype)[:64]}.ndjson"
                 path = self.work_dir / name
                 if done.get(url) != name or not path.exists():
@@ -218,7 +225,10 @@ class BulkExport:
                     done[url] = name
                     self.save()
                 files[kind].append(path)
-        log.info("bulk export downloaded", extra={"files": sum(len(f) for f in files.values())})
+        log.info(
+            "bulk export downloaded",
+            extra={"files": sum(len(f) for f in files.values()), "not_downloaded": not_needed or None},
+        )
         return Downloaded(files["output"], files["error"], files["deleted"], text(manifest.get("transactionTime")))
 
     def _download(self, url: str, path: Path, with_token: bool, what: str) -> None:

@@ -145,3 +145,20 @@ def test_kick_off_urls_keep_their_own_types() -> None:
     assert with_types(f"{BASE}/$export?_type=Procedure&_since=2026-01-01").endswith("_type=Procedure&_since=2026-01-01")
     assert "Practitioner" not in with_types(f"{BASE}/Group/g1/$export")  # patient compartment only
     assert "Practitioner" in with_types(f"{BASE}/$export")
+
+
+@responses.activate
+def test_files_of_types_the_rules_never_read_are_not_downloaded(tmp_path: Path) -> None:
+    """Issue 17: a kick-off with its own _type may list unused types; the manifest names each
+    file's type, so those files are never fetched (responses fails any unregistered URL)."""
+    kick_off_and_delete()
+    listed = manifest(False)
+    listed["output"] += [
+        {"type": "ExplanationOfBenefit", "url": f"{BASE}/files/eob.ndjson"},
+        {"type": "Immunization", "url": f"{BASE}/files/imm.ndjson"},
+    ]
+    responses.add(responses.GET, STATUS, json=listed)
+    responses.add(responses.GET, f"{BASE}/files/procedure.ndjson", body=ndjson(PROCEDURE))
+    downloaded = export(tmp_path, []).run()
+    assert [p.name for p in downloaded.outputs] == ["output-00000-Procedure.ndjson"]
+    assert not [c for c in responses.calls if "eob" in c.request.url or "imm" in c.request.url]

@@ -236,6 +236,31 @@ def test_unread_types_are_skipped_unparsed_and_counted(tmp_path: Path, spill_abo
     assert "Procedure=1" in lines
 
 
+def test_whole_files_of_unread_types_are_counted_not_read_and_mixed_files_are_read(tmp_path: Path) -> None:
+    """Issue 17: a file named for an unused type whose first line is of it is counted unread; a
+    file whose name or first line says otherwise is read line by line, so no case is lost."""
+    from adapter.grouping import split_unread_files
+
+    case = Case("d17")
+    case.procedure("p1", [site(TRAPEZIUS, LEFT), site(INFRASPINATUS, RIGHT)])
+    export = tmp_path / "export"
+    write_export(export, case.resources())
+    eob = json.dumps({"resourceType": "ExplanationOfBenefit", "id": "e"})
+    (export / "output-00007-ExplanationOfBenefit.ndjson").write_text(f"{eob}\n\n{eob}\n")
+    # Misnamed: named for an unused type, but it holds the Procedure (read, so coded).
+    procedure = (export / "Procedure.ndjson").read_text()
+    (export / "Procedure.ndjson").unlink()
+    (export / "Immunization.ndjson").write_text(procedure)
+    files, unread = split_unread_files(sorted(export.glob("*.ndjson")))
+    assert unread == {"ExplanationOfBenefit": 2}
+    assert export / "Immunization.ndjson" in files
+    summary = code_everything(
+        NdjsonSource(sorted(export.glob("*.ndjson")), "x"), FileSink(tmp_path / "out"), Settings()
+    )
+    assert summary.types.skipped == {"ExplanationOfBenefit": 2}
+    assert summary.claims_active == 1 and summary.types.read["Procedure"] == 1
+
+
 def test_a_line_with_a_name_that_is_no_type_is_parsed_and_reported(tmp_path: Path) -> None:
     export = tmp_path / "export"
     export.mkdir()
