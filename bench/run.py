@@ -200,6 +200,15 @@ def main() -> None:
         "--reading", action="store_true", help="with --server: requests per session for each way of reading"
     )
     parser.add_argument(
+        "--realistic",
+        type=int,
+        default=0,
+        metavar="PATIENTS",
+        help="also the realistic row: a Synthea population of PATIENTS (generated once, cached) with the "
+        "scenarios' sessions mixed in (--realistic-copies times)",
+    )
+    parser.add_argument("--realistic-copies", type=int, default=100, help="copies of the scenarios (default 100)")
+    parser.add_argument(
         "--push",
         action="store_true",
         help="with --server: latency from a signed session to its Claim, push (Subscriptions) vs poll",
@@ -224,10 +233,20 @@ def main() -> None:
     validation_cost(args.sessions, args.seed)
     if args.scale:
         results.append(offline(args.sessions * args.scale, args.seed, args.repeat))
-    for r in reversed(results):  # the last line is always the one for N = --sessions
+    real = None
+    if args.realistic:
+        from bench.realistic import realistic
+
+        real = realistic(args.realistic, args.realistic_copies, args.repeat)
+    for r in reversed(results):  # then the line for N = --sessions
         print(
             f"offline: sessions={r['sessions']} adapter_s={r['adapter_s']:.2f} floor_s={r['floor_s']:.2f} "
             f"ratio={r['ratio']:.2f} peak_rss_mb={r['peak_rss_mb']:.0f}"
+        )
+    if real:
+        print(
+            f"realistic: mb={real['mb']:.0f} adapter_s={real['adapter_s']:.2f} "
+            f"needed_floor_s={real['needed_floor_s']:.2f} ratio={real['adapter_s'] / real['needed_floor_s']:.2f}"
         )
     print(json.dumps(results), file=sys.stderr)
 

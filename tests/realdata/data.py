@@ -82,6 +82,18 @@ def synthea() -> Path:
     return target
 
 
+def synthea_bulk_population(patients: int) -> Path:
+    """A bigger seeded Synthea population as Bulk NDJSON only (for bench/realistic.py), cached."""
+    target = cache_root() / f"synthea-{SYNTHEA_VERSION}-s{SYNTHEA_SEED}-p{patients}-{SYNTHEA_REFERENCE_DATE}-bulk"
+    with _locked(f"synthea-{patients}"):
+        if not (target / ".complete").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            _run_synthea(_synthea_classpath(), target / "run", bulk=True, patients=patients)
+            shutil.move(target / "run" / "fhir", target / "ndjson")
+            (target / ".complete").touch()
+    return target / "ndjson"
+
+
 def _synthea_classpath() -> str:
     cp_file = cache_root() / f"synthea-{SYNTHEA_VERSION}.classpath"
     if not cp_file.exists():
@@ -102,7 +114,7 @@ def _synthea_classpath() -> str:
     return cp_file.read_text().strip() + os.pathsep + str(jar / f"synthea-{SYNTHEA_VERSION}.jar")
 
 
-def _run_synthea(classpath: str, out: Path, bulk: bool) -> None:
+def _run_synthea(classpath: str, out: Path, bulk: bool, patients: int = SYNTHEA_PATIENTS) -> None:
     out.mkdir(parents=True)
     subprocess.run(
         [
@@ -112,7 +124,7 @@ def _run_synthea(classpath: str, out: Path, bulk: bool) -> None:
             classpath,
             "App",
             "-p",
-            str(SYNTHEA_PATIENTS),
+            str(patients),
             "-s",
             str(SYNTHEA_SEED),
             "-cs",

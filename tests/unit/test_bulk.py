@@ -161,4 +161,4 @@ def test_files_of_types_the_rules_never_read_are_not_downloaded(tmp_path: Path) 
     responses.add(responses.GET, f"{BASE}/files/procedure.ndjson", body=ndjson(PROCEDURE))
     downloaded = export(tmp_path, []).run()
     assert [p.name for p in downloaded.outputs] == ["output-00000-Procedure.ndjson"]
-    assert not [c for c in responses.calls if "eob" in c.request.url or "imm" in c.request.url]
+    assert not [c for c in responses.calls if "eob" in str(c.request.url) or "imm" in str(c.request.url)]
