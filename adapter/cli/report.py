@@ -8,13 +8,13 @@ from argparse import Namespace
 from pathlib import Path
 
 from ..build import now_instant
-from ..fhir.errors import AuthError, FhirError, TransportError
+from ..fhir.errors import FhirError
 from ..report.cases import Review, review_of
 from ..report.page import render_page
 from ..report.written import Written, patient_names, read_directory, read_server
 from ..settings import Settings
 from .endpoints import make_client
-from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from .exit_codes import EXIT_OK, EXIT_USAGE, server_failure
 
 
 def report_command(args: Namespace, settings: Settings) -> int:
@@ -38,12 +38,8 @@ def report_command(args: Namespace, settings: Settings) -> int:
         review = review_of(*(written.of(t) for t in ("Claim", "Task", "Provenance", "OperationOutcome")))
         if args.patient_names:
             names = patient_names(client, sorted({c.patient for c in review.cases if c.patient}))
-    except TransportError as error:
-        print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except (FhirError, AuthError) as error:
-        print(f"dn-adapter: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except FhirError as error:  # AuthError and TransportError too
+        return server_failure(error)
     page = render_page(review, source, now_instant(), names)
     _write_atomically(args.out, page)
     _print_report_summary(args.out, review, written)

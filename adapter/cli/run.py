@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from argparse import Namespace
 
 from ..backfill import code_everything
-from ..fhir.errors import AuthError, FhirError, TransportError
+from ..fhir.errors import FhirError
 from ..pipeline import load_run_tables
 from ..settings import Settings
 from ..sinks import FileSink, Hl7v2Sink, ServerSink, Sink, X12Sink
 from ..sources import BulkSource
 from .endpoints import Endpoints
-from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from .exit_codes import EXIT_FAILED, EXIT_OK, server_failure
 from .parser import DEMO_DATA
 from .progress import terminal_progress
 from .summary import print_summary
@@ -31,12 +30,8 @@ def run_command(args: Namespace, settings: Settings) -> int:
         sink = endpoints.sink(sink_spec, source)
         with terminal_progress("coding") as progress:
             summary = code_everything(source, sink, settings, tables=tables, progress=progress)
-    except TransportError as error:
-        print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except (FhirError, AuthError) as error:
-        print(f"dn-adapter: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except FhirError as error:  # AuthError and TransportError too
+        return server_failure(error)
     except BaseException:
         if isinstance(sink, FileSink):
             sink.discard()

@@ -32,7 +32,7 @@ from ..sync.subscriptions import ensure_subscriptions, wanted_criteria
 from ..sync.window import sync_window_once, window_start
 from ..sync.worker import WATCHED_TYPES, StopFlag, SyncSummary, normalize_instant, sync_once
 from .endpoints import Endpoints
-from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, server_failure
 from .progress import terminal_progress
 from .summary import print_summary
 
@@ -104,15 +104,11 @@ def sync_command(args: Namespace, settings: Settings) -> int:
                 stop.event.wait(max(0.0, interval - (time.monotonic() - started)))
                 if stop.requested:
                     break
-    except TransportError as error:
-        print(f"dn-adapter: server unreachable: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
     except SourceError as error:
         print(f"dn-adapter: {error}", file=sys.stderr)
         return EXIT_USAGE
     except FhirError as error:
-        print(f"dn-adapter: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return server_failure(error)
     finally:
         if listener is not None:
             listener.stop()
