@@ -358,6 +358,12 @@ class _Assembler:
         return text(encounter.get("status")) if encounter else None
 
 
+def _is_dry_needling(resource: JSON, tables: CodingTables) -> bool:
+    return resource.get("resourceType") == "Procedure" and tables.kind_of(tuple(codings(resource.get("code")))) == (
+        "dry-needling"
+    )
+
+
 def assemble_sessions(
     patient: str,
     resources: Iterable[JSON],
@@ -366,6 +372,11 @@ def assemble_sessions(
     coding: CodingSettings | None = None,
 ) -> tuple[list[Session], list[InputProblem]]:
     """Build every dry-needling case of one patient (R3), reporting what could not be used."""
+    resources = list(resources)
+    if not any(_is_dry_needling(r, tables) for r in resources):
+        # Most patients of a real export have none (R1): nothing to index or assemble, and
+        # nothing to report, since every problem assembly reports concerns a session.
+        return [], []
     index = PatientIndex(resources)
     assembler = _Assembler(patient, index, shared, tables, coding or CodingSettings())
     raw_procedures = index.by_type.get("Procedure", [])

@@ -268,3 +268,18 @@ def test_a_line_with_a_name_that_is_no_type_is_parsed_and_reported(tmp_path: Pat
     sink = FileSink(tmp_path / "out")
     summary = code_everything(NdjsonSource([export / "Widget.ndjson"], "x"), sink, Settings(), 1)
     assert summary.input_problems == 1
+
+
+def test_assembly_problems_are_still_reported_for_a_patient_with_dry_needling(tmp_path: Path) -> None:
+    """Issue 17 skips assembling patients without dry needling; one with a session still gets
+    every problem of its record reported (here a payor named by an unknown identifier)."""
+    case = Case("d17b")
+    case.procedure("p1", [site(TRAPEZIUS, LEFT)])
+    coverage = case.find(f"Coverage/{case.key}-coverage")
+    coverage["payor"] = [{"identifier": {"system": "http://insurer.example", "value": "nobody"}}]
+    export = tmp_path / "export"
+    write_export(export, case.resources())
+    out = tmp_path / "out"
+    code_everything(NdjsonSource(sorted(export.glob("*.ndjson")), "x"), FileSink(out), Settings())
+    problems = (out / "OperationOutcome.ndjson").read_text()
+    assert "payor[0] names a resource by identifier (system http://insurer.example)" in problems
