@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from ..fhir.client import FhirClient
 from ..fhir.errors import ClientError, FhirError, TransportError
@@ -121,6 +122,10 @@ class PushWorker:
         started = time.monotonic()
         run_pass()  # its errors end the worker, as without push (the command decides the exit)
         self.metrics.pass_duration.observe(time.monotonic() - started)
+        mark = self.state.watermark("Procedure")  # none in the date-of-service window reading
+        if mark:
+            lag = datetime.now(UTC) - datetime.fromisoformat(mark.replace("Z", "+00:00"))
+            self.metrics.watermark_lag.set(max(0.0, lag.total_seconds()))
         self._succeeded()
 
     def code_hinted(self, due: dict[str, float]) -> None:
