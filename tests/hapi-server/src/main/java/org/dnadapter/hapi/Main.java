@@ -28,6 +28,27 @@ import org.springframework.context.annotation.AnnotationConfigApplicationContext
 public final class Main {
   private Main() {}
 
+  /** Runs `pass` every `periodMs` on a daemon thread; a pass that fails is retried on the next tick. */
+  private static void startPacer(String name, long periodMs, Runnable pass) {
+    Thread pacer =
+        new Thread(
+            () -> {
+              while (true) {
+                try {
+                  Thread.sleep(periodMs);
+                  pass.run();
+                } catch (InterruptedException e) {
+                  return;
+                } catch (RuntimeException e) {
+                  // retried on the next tick, as HAPI's own scheduled job would
+                }
+              }
+            },
+            name);
+    pacer.setDaemon(true);
+    pacer.start();
+  }
+
   public static void main(String[] args) throws Exception {
     int port = args.length > 0 ? Integer.parseInt(args[0]) : 8080;
     long started = System.nanoTime();
@@ -44,45 +65,13 @@ public final class Main {
     // Batch2 advances a job one step per maintenance pass, scheduled once a minute: an export of
     // a few resources would take about four minutes. A pass a second keeps tests quick.
     IJobMaintenanceService maintenance = context.getBean(IJobMaintenanceService.class);
-    Thread pacer =
-        new Thread(
-            () -> {
-              while (true) {
-                try {
-                  Thread.sleep(1000);
-                  maintenance.forceMaintenancePass();
-                } catch (InterruptedException e) {
-                  return;
-                } catch (RuntimeException e) {
-                  // a pass that fails is retried on the next tick
-                }
-              }
-            },
-            "batch2-pacer");
-    pacer.setDaemon(true);
-    pacer.start();
+    startPacer("batch2-pacer", 1000, maintenance::forceMaintenancePass);
     // Since HAPI 6.10 a changed resource reaches subscription matching only when a scheduled
     // job submits it, every 5 s (hapi-fhir #6394): a rest-hook notification then waits 0-5 s
     // before delivery. A submission pass every 100 ms makes the test server deliver within a
     // fraction of a second, so push latency measures the adapter, not HAPI's schedule.
     AsyncResourceModifiedSubmitterSvc submitter = context.getBean(AsyncResourceModifiedSubmitterSvc.class);
-    Thread notifier =
-        new Thread(
-            () -> {
-              while (true) {
-                try {
-                  Thread.sleep(100);
-                  submitter.runDeliveryPass();
-                } catch (InterruptedException e) {
-                  return;
-                } catch (RuntimeException e) {
-                  // a pass that fails is retried on the next tick, as HAPI's own job would
-                }
-              }
-            },
-            "subscription-submitter-pacer");
-    notifier.setDaemon(true);
-    notifier.start();
+    startPacer("subscription-submitter-pacer", 100, submitter::runDeliveryPass);
 
     DatabaseBackedPagingProvider paging = context.getBean(DatabaseBackedPagingProvider.class);
     paging.setDefaultPageSize(20);
