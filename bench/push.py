@@ -49,7 +49,7 @@ def push_latencies(base: str, sessions: int, workdir: Path) -> list[float]:
     worker = WorkerProcess(base, workdir, "--interval", "3600")
     try:
         worker.wait_ready()
-        time.sleep(5)  # HAPI registers new Subscriptions asynchronously
+        worker.wait_subscribed(base)  # HAPI registers new Subscriptions asynchronously
         latencies = []
         for _ in range(sessions):
             case = signed_case()

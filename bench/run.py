@@ -147,6 +147,18 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
     }
 
 
+def projection(sessions: int, seed: int) -> str:
+    """One run of the default command on N sessions, projected linearly to 5 million (memory
+    does not grow with N: see --scale)."""
+    export = export_for(sessions, seed)
+    with tempfile.TemporaryDirectory() as out:
+        run = ["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"]
+        elapsed, rss, _ = measure(run)
+    rate = sessions / elapsed
+    print(f"large row: sessions={sessions} adapter_s={elapsed:.1f} peak_rss_mb={rss:.0f} (interpreted)")
+    return f"projection: sessions_per_s={rate:.0f} five_million_min={5_000_000 / rate / 60:.1f}"
+
+
 def validation_cost(sessions: int, seed: int, sample: int = 3000) -> dict[str, float]:
     """What checking a written resource against the R4 models costs (sinks/validation.py): the
     server sink pays it for every resource it sends, `run --validate` for every one it writes."""
@@ -207,6 +219,13 @@ def main() -> None:
         help="also the realistic row: a Synthea population of PATIENTS (generated once, cached) with the "
         "scenarios' sessions mixed in (--realistic-copies times)",
     )
+    parser.add_argument(
+        "--project",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also a large-N row (at least 500000): N synthetic sessions coded once, projected to 5 million",
+    )
     parser.add_argument("--realistic-copies", type=int, default=100, help="copies of the scenarios (default 100)")
     parser.add_argument(
         "--push",
@@ -248,6 +267,8 @@ def main() -> None:
             f"realistic: mb={real['mb']:.0f} adapter_s={real['adapter_s']:.2f} "
             f"needed_floor_s={real['needed_floor_s']:.2f} ratio={real['adapter_s'] / real['needed_floor_s']:.2f}"
         )
+    if args.project:
+        print(projection(args.project, args.seed))
     print(json.dumps(results), file=sys.stderr)
 
 

@@ -56,6 +56,27 @@ class WorkerProcess:
             time.sleep(0.2)
         raise AssertionError("worker never became ready")
 
+    def wait_subscribed(self, server: str, timeout_s: float = 120) -> None:
+        """Until the server notifies us: HAPI activates a Subscription, then registers it for
+        matching asynchronously (seconds on a busy server). A patient-less Encounter (matched by
+        our `Encounter?` Subscription, coding nothing) is written each second as the probe."""
+        accepted = 'dn_adapter_notifications_total{result="accepted"}'
+        before = self.metrics().get(accepted, 0)
+        deadline = time.monotonic() + timeout_s
+        probe: dict[str, Any] = {
+            "resourceType": "Encounter",
+            "id": f"probe-{os.getpid()}-{time.monotonic_ns()}",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        }
+        while time.monotonic() < deadline:
+            requests.put(f"{server}/Encounter/{probe['id']}", json=probe, timeout=30)
+            for _ in range(10):
+                if self.metrics().get(accepted, 0) > before:
+                    return
+                time.sleep(0.1)
+        raise AssertionError("the server never notified the worker")
+
     def metrics(self) -> dict[str, float]:
         """Every sample of /metrics, keyed 'name{labels}'."""
         text = requests.get(f"{self.base}/metrics", timeout=5).text

@@ -39,7 +39,7 @@ def test_a_signed_procedure_becomes_its_claim_without_a_poll(fhir_base: str, tmp
         before = worker.metrics()
         assert before["dn_adapter_pass_duration_seconds_count"] == 1  # the pass at start
         assert 0 <= before["dn_adapter_watermark_lag_seconds"] < 600
-        time.sleep(3)  # HAPI registers new Subscriptions asynchronously
+        worker.wait_subscribed(fhir_base)
         case = new_case()
         put_transaction(fhir_base, case.resources())
         seconds = worker.wait_for_claim(case.patient, timeout_s=30)
