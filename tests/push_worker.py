@@ -87,6 +87,16 @@ class WorkerProcess:
                 samples[match[1]] = float(match[2])
         return samples
 
+    def settled_metrics(self, name: str, at_least: float, timeout_s: float = 30) -> dict[str, float]:
+        """/metrics once `name` reached `at_least`: the worker moves its counters just after it
+        writes, so a Claim can be on disk a moment before they move."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            samples = self.metrics()
+            if samples.get(name, 0) >= at_least or time.monotonic() > deadline:
+                return samples
+            time.sleep(0.1)
+
     def notify(self, path: str, secret: str = SECRET, body: bytes = b"") -> int:
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/fhir+json"}
         return requests.post(f"{self.base}/notify{path}", data=body, headers=headers, timeout=10).status_code
