@@ -16,6 +16,7 @@ from .. import systems
 from ..build import ADAPTER_NAME
 from ..fhir.client import FhirClient
 from ..fhirjson import JSON, objects
+from ..sources.server import search_by_ids
 
 REPORTED_TYPES = ("Claim", "Task", "Provenance", "OperationOutcome")
 
@@ -69,16 +70,16 @@ def read_server(client: FhirClient) -> Written:
 
 
 def patient_names(client: FhirClient, patients: list[str]) -> dict[str, str]:
-    """Display names of these patients, read one by one (only when the user asks for names)."""
+    """Display names of these patients, one `_id` search (only when the user asks for names)."""
+    ids = sorted({ref.split("/", 1)[1] for ref in patients if ref.startswith("Patient/")})
     names: dict[str, str] = {}
-    for ref in patients:
-        patient, _ = client.request("GET", ref, what=f"read {ref.split('/')[0]}")
-        name = next(objects((patient or {}).get("name")), None)
-        if name is None:
+    for patient in search_by_ids(client, "Patient", "_id", ids):
+        name = next(objects(patient.get("name")), None)
+        if name is None or patient.get("resourceType") != "Patient":
             continue
         shown = name.get("text") or " ".join(
             [*(str(g) for g in name.get("given") or [] if isinstance(g, str)), str(name.get("family") or "")]
         )
         if shown.strip():
-            names[ref] = shown.strip()
+            names[f"Patient/{patient.get('id')}"] = shown.strip()
     return names

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..fhir.client import FhirClient
-from ..fhir.errors import ClientError, FhirError, TransportError
+from ..fhir.errors import FhirError, TransportError
 from ..fhirjson import JSON
 from ..pipeline import CaseCoder
 from ..sinks.base import ClaimStore
+from ..sources.server import search_by_ids
 from .listener import Health
 from .metrics import WorkerMetrics
 from .notifications import Hint
@@ -148,20 +149,20 @@ class PushWorker:
         self._succeeded()
 
     def _patients_of(self, references: list[str]) -> set[str]:
-        by_type: dict[str, list[JSON]] = {}
+        """Read what the hints name, one `_id` search a type; one not found was deleted, and
+        our Provenances name its patient (a `{"resourceType", "id"}` stub stands for it)."""
+        ids_by_type: dict[str, list[str]] = {}
         for ref in references:
             resource_type, _, rid = ref.partition("/")
-            try:
-                resource, _ = self.client.request("GET", ref, what=f"read {resource_type}")
-            except ClientError as error:
-                if error.status not in (404, 410):
-                    raise
-                resource = None  # deleted: our Provenances name its patient
-            if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
-                resource = {"resourceType": resource_type, "id": rid}
-            by_type.setdefault(resource_type, []).append(resource)
+            ids_by_type.setdefault(resource_type, []).append(rid)
         patients: set[str] = set()
-        for resource_type, resources in by_type.items():
+        for resource_type, ids in ids_by_type.items():
+            found = {
+                str(r.get("id")): r
+                for r in search_by_ids(self.client, resource_type, "_id", sorted(ids))
+                if r.get("resourceType") == resource_type
+            }
+            resources = [found.get(rid) or {"resourceType": resource_type, "id": rid} for rid in sorted(ids)]
             patients |= patients_of_changes(self.client, resource_type, resources, self.codes)
         return patients
 
