@@ -49,23 +49,15 @@ _IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
 _VOID_CLAIM = frozenset({"cancelled", "entered-in-error"})
 
 
-class _Assembler:
-    def __init__(
-        self, patient: str, index: PatientIndex, shared: SharedIndex, tables: CodingTables, coding: CodingSettings
-    ) -> None:
-        self.patient = patient
+class _Resolver:
+    """Resolves References within one patient's source, reporting what cannot be resolved."""
+
+    def __init__(self, index: PatientIndex, shared: SharedIndex, problems: list[InputProblem]) -> None:
         self.index = index
         self.shared = shared
-        self.tables = tables
-        self.coding = coding
-        self.problems: list[InputProblem] = []
-        self._injected = self._procedures_with_injectate()
-        self._zones: dict[str | None, ZoneInfo | None] = {}
-        self.clinicians = ClinicianFinder(shared, self.resolve, self.problems)
+        self.problems = problems
 
-    # -- references ---------------------------------------------------------------------------
-
-    def resolve(self, value: object, where: str, element: str) -> str | None:
+    def __call__(self, value: object, where: str, element: str) -> str | None:
         """A Reference as 'Type/id'. One that names its target by identifier (a conditional
         reference, or `identifier` without `reference`) is resolved within the source, as a
         server does on load; one that cannot be is reported, naming the element."""
@@ -88,6 +80,24 @@ class _Assembler:
                 )
             )
         return found
+
+
+class _Assembler:
+    def __init__(
+        self, patient: str, index: PatientIndex, shared: SharedIndex, tables: CodingTables, coding: CodingSettings
+    ) -> None:
+        self.patient = patient
+        self.index = index
+        self.shared = shared
+        self.tables = tables
+        self.coding = coding
+        self.problems: list[InputProblem] = []
+        self._injected = self._procedures_with_injectate()
+        self._zones: dict[str | None, ZoneInfo | None] = {}
+        # Not a bound method: the finder holding one would tie the assembler, and with it every
+        # resource of the patient, into a cycle that only the cyclic collector frees.
+        self.resolve = _Resolver(index, shared, self.problems)
+        self.clinicians = ClinicianFinder(shared, self.resolve, self.problems)
 
     # -- facts of single resources ------------------------------------------------------------
 

@@ -104,3 +104,32 @@ def test_parallel_and_sequential_runs_write_the_same(tmp_path: Path, monkeypatch
         assert "Procedure.ndjson line" in problems and "malformed JSON" in problems
         assert problems.count("malformed JSON") == 2  # the generator's broken line and ours
     assert outputs[1] == outputs[2]
+
+
+def test_coding_leaves_no_reference_cycles_behind(tmp_path: Path) -> None:
+    """Coding runs with the cyclic collector paused (pipeline.cyclic_gc_paused), so whatever a
+    case leaves in a cycle (a patient's every resource, once) stays in memory until the end of
+    the run. Reference counting must free all of it."""
+    import gc
+
+    from adapter.pipeline import code_patient, load_run_tables
+    from adapter.settings import Settings
+
+    export = tmp_path / "export"
+    write_ndjson_export(export, 300, seed=7)  # every kind of case the generator makes
+    grouped = group_by_patient(NdjsonSource(sorted(export.glob("*.ndjson")), "export").items())
+    settings = Settings()
+    tables = load_run_tables(settings)
+    groups = list(grouped.groups)
+    gc.collect()
+    gc.disable()
+    try:
+        coded = 0
+        for patient, resources in groups:
+            results, _ = code_patient(patient, resources, grouped.shared, tables, settings, "2026-12-02T00:00:00Z")
+            coded += len(results)
+        del results, resources, groups
+        assert coded >= 300
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
