@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from . import __version__, systems
 from .decision_trace import trace_extension
@@ -341,4 +344,25 @@ def claim_fingerprint(claim: JSON) -> str:
     amended session writes nothing.
     """
     essential = {k: v for k, v in claim.items() if k not in ("id", "meta", "created", "text")}
-    return hashlib.sha256(json.dumps(essential, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(_canonical_json(essential)).hexdigest()
+
+
+# Where orjson's bytes may differ from json.dumps': DEL (json escapes it), a float under 1e-4
+# (json writes 1e-05), NaN (orjson writes null). Any of them sends the object the slow way.
+_MAY_DIFFER = re.compile(rb"\x7f|[:,\[]-?0\.0000|null")
+
+
+def _canonical_json(value: JSON) -> bytes:
+    """json.dumps(value, sort_keys=True, separators=(",", ":")) as bytes, byte for byte.
+
+    Fingerprints name written Provenances and decide whether a Claim changed, so their input
+    must never change between versions; orjson gives the same bytes for ASCII text about ten
+    times faster (a twentieth of a backfill), and json.dumps remains the definition.
+    """
+    try:
+        fast = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a non-string key or an int over 64 bits: json.dumps takes both
+        fast = b"\x80"
+    if fast.isascii() and _MAY_DIFFER.search(fast) is None:
+        return fast
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()

@@ -162,3 +162,26 @@ def test_random_resources_in_a_run_never_crash(resources: list[dict[str, Any]]) 
     good = [c for c in sink.resources("Claim") if c["patient"]["reference"] == "Patient/good-patient"]
     assert len(good) == 1
     json.dumps(sink.problems)
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=False)
+    | st.text()
+    # where orjson and json.dumps write different bytes: the fallback must catch each
+    | st.sampled_from([float("nan"), 1e-05, -3.5e-07, 1e16, "\x7f", "caf\u00e9", 2**65, "null", "0.00001"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
+def test_claim_fingerprint_bytes_are_json_dumps_bytes(value: dict[str, object]) -> None:
+    """Fingerprints name Provenances already written: the fast serialisation must give the
+    bytes json.dumps gives, for any text, number or nesting, or fall back to json.dumps."""
+    from adapter.build import _canonical_json
+
+    assert _canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
