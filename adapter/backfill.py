@@ -24,9 +24,11 @@ from .pipeline import (
     bucket_count,
     cyclic_gc_paused,
     group_source,
+    session_patients_of,
     spills,
 )
 from .problems import InputProblem
+from .session_patients import SessionPatients
 from .settings import Settings
 from .sinks.base import Sink
 from .sinks.files import FileSink
@@ -38,9 +40,14 @@ from .sources.server import ServerSource
 from .tables import CodingTables
 
 BUCKETS_PER_WORKER = 8
-_SpillTask = tuple[list[Path], list[Path]]
+_SpillTask = tuple[list[Path], list[Path], SessionPatients | None]
 _SpillResult = tuple[list[JSON], list[InputProblem], TypeCounts]
-_CodeTask = tuple[list[Path], Path, SharedIndex, Settings, CodingTables, str]
+_CodeTask = tuple[list[Path], Path]
+# What every bucket of one run is coded with, given to each coding process once when it starts
+# (a fork inherits it): shipped with every bucket, a real export's shared clinicians and
+# organizations were pickled dozens of times, which made two processes slower than one.
+_Coding = tuple[SharedIndex, Settings, CodingTables, str]
+_coding: _Coding | None = None
 
 
 def code_everything(
@@ -79,7 +86,7 @@ def code_everything(
             buckets = max(bucket_count(source, BUCKET_BYTES), BUCKETS_PER_WORKER * workers)
             _code_in_parallel(source, buckets, coder, sink, workers)
         else:
-            coder.code_grouped(group_source(source, spill_above))
+            coder.code_grouped(group_source(source, spill_above, coder.tables))
     return coder.finish()
 
 
@@ -98,36 +105,33 @@ def _code_server_pages(source: ServerSource, coder: CaseCoder, sink: Sink) -> No
 def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink: FileSink, workers: int) -> None:
     # fork: the workers start at once and inherit the imported adapter; nothing here uses threads.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    with tempfile.TemporaryDirectory(prefix="dn-adapter-") as work, context.Pool(processes=workers) as pool:
+    with tempfile.TemporaryDirectory(prefix="dn-adapter-") as work:
         files, unread = split_unread_files(source.files)
         coder.summary.types.skipped.update(unread)
         file_groups = _balance(files, workers)
+        sessions = session_patients_of(files, coder.tables)
         spill_tasks: list[_SpillTask] = [
-            (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)])
+            (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)], sessions)
             for j, files in enumerate(file_groups)
         ]
         shared = SharedIndex()
-        for resources, problems, types in pool.map(_spill_files, spill_tasks):
+        with context.Pool(processes=workers) as pool:
+            spilled = pool.map(_spill_files, spill_tasks)
+        for resources, problems, types in spilled:
             for resource in resources:
                 shared.add(resource)
             for problem in problems:
                 coder.report(problem)
             coder.summary.types.merge(types)
         code_tasks: list[_CodeTask] = [
-            (
-                [paths[i] for _, paths in spill_tasks],
-                Path(work) / f"part-{i}",
-                shared,
-                coder.settings,
-                coder.tables,
-                coder.now,
-            )
-            for i in range(buckets)
+            ([paths[i] for _, paths, _ in spill_tasks], Path(work) / f"part-{i}") for i in range(buckets)
         ]
-        for task, summary in zip(code_tasks, pool.imap(_code_bucket, code_tasks), strict=True):
-            coder.summary.merge(summary)
-            sink.append_part(task[1])
-            coder.tick()
+        coding: _Coding = (shared, coder.settings, coder.tables, coder.now)
+        with context.Pool(processes=workers, initializer=_start_coding, initargs=(coding,)) as pool:
+            for task, summary in zip(code_tasks, pool.imap(_code_bucket, code_tasks), strict=True):
+                coder.summary.merge(summary)
+                sink.append_part(task[1])
+                coder.tick()
 
 
 def _balance(files: list[Path], groups: int) -> list[list[Path]]:
@@ -142,14 +146,21 @@ def _balance(files: list[Path], groups: int) -> list[list[Path]]:
 
 
 def _spill_files(task: _SpillTask) -> _SpillResult:
-    files, paths = task
+    files, paths, sessions = task
     with cyclic_gc_paused():
-        shared, problems, types = spill_lines_to(NdjsonSource(files, "").lines(), paths)
+        shared, problems, types = spill_lines_to(NdjsonSource(files, "").lines(), paths, sessions)
     return list(shared.resources.values()), problems, types
 
 
+def _start_coding(coding: _Coding) -> None:
+    global _coding
+    _coding = coding
+
+
 def _code_bucket(task: _CodeTask) -> RunSummary:
-    paths, part, shared, settings, tables, now = task
+    paths, part = task
+    assert _coding is not None, "a coding process starts with _start_coding"
+    shared, settings, tables, now = _coding
     problems: list[InputProblem] = []
     coder = CaseCoder(FileSink(part), settings, tables, now)
     with cyclic_gc_paused():

@@ -73,9 +73,16 @@ def reference(value: Any) -> str | None:
     if not isinstance(value, dict):
         return None
     ref = value.get("reference")
-    if not isinstance(ref, str) or not ref.strip():
+    if not isinstance(ref, str):
+        return None
+    if ref in _PLAIN_REFERENCES:
+        return ref
+    if not ref.strip():
         return None
     if ref.count("/") == 1 and _RELATIVE_REF.match(ref):
+        if len(_PLAIN_REFERENCES) >= _PLAIN_REFERENCES_KEPT:
+            _PLAIN_REFERENCES.clear()
+        _PLAIN_REFERENCES.add(ref)
         return ref  # the common case: already 'Type/id'
     ref = ref.strip()
     if ref.startswith(("#", "urn:")):
@@ -89,6 +96,13 @@ def reference(value: Any) -> str | None:
         if _RELATIVE_REF.match(candidate):
             return candidate
     return None
+
+
+# 'Type/id' strings already seen to be plain references. A case reads the same few references
+# dozens of times (grouping, indexes, assembly, parties); a set lookup is a fraction of the
+# expression's cost. Bounded, so memory does not follow the export.
+_PLAIN_REFERENCES: set[str] = set()
+_PLAIN_REFERENCES_KEPT = 1 << 16
 
 
 LogicalTarget = tuple[str | None, str, str]

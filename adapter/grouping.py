@@ -7,7 +7,6 @@ the largest bucket and not the size of the export.
 
 from __future__ import annotations
 
-import re
 import tempfile
 import zlib
 from collections import Counter, defaultdict
@@ -15,9 +14,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fhirjson import JSON, reference, resource_key
+from .fhirjson import JSON, resource_key
 from .indexes import PATIENT_FIELDS, SHARED_TYPES, SharedIndex, patient_of
 from .problems import InputProblem
+from .raw_lines import first_line_type, line_type, looks_whole, named_type, patient_hint
+from .session_patients import SessionPatients
 from .sources.base import SourceItem, is_fhir_resource_type
 from .sources.ndjson import parse_line
 
@@ -27,14 +28,17 @@ BUCKET_WRITE_BUFFER = 64 * 1024
 
 @dataclass
 class TypeCounts:
-    """How many resources of each type a run read, and how many it skipped as unused by the rules."""
+    """How many resources of each type a run read, how many it skipped as unused by the rules,
+    and how many lines of patients with no dry-needling Procedure it left unparsed."""
 
     read: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    unneeded: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: TypeCounts) -> None:
         self.read.update(other.read)
         self.skipped.update(other.skipped)
+        self.unneeded.update(other.unneeded)
 
 
 @dataclass
@@ -47,21 +51,23 @@ class Grouped:
     types: TypeCounts = field(default_factory=TypeCounts)
 
 
-def group_by_patient(items: Iterable[SourceItem]) -> Grouped:
-    """Split parsed items into shared resources, per-patient groups (in memory) and problems."""
+def group_by_patient(items: Iterable[SourceItem], sessions: SessionPatients | None = None) -> Grouped:
+    """Split parsed items into shared resources, per-patient groups (in memory) and problems;
+    with `sessions`, only the patients it marks are kept."""
     shared = SharedIndex()
     problems: list[InputProblem] = []
     types = TypeCounts()
     by_patient: dict[str, list[JSON]] = defaultdict(list)
     for item in items:
-        patient = _sort_item(item, shared, problems, types)
+        patient = _sort_item(item, shared, problems, types, sessions)
         if patient is not None and not isinstance(item, InputProblem):
             by_patient[patient].append(item)
     return Grouped(shared, problems, _drain(by_patient), types)
 
 
-def group_lines_in_memory(lines: Iterable[tuple[str, bytes]]) -> Grouped:
-    """Group raw NDJSON lines in memory; lines the rules never read are skipped unparsed."""
+def group_lines_in_memory(lines: Iterable[tuple[str, bytes]], sessions: SessionPatients | None = None) -> Grouped:
+    """Group raw NDJSON lines in memory; lines the rules never read are skipped unparsed, and
+    so are those of patients `sessions` does not mark."""
     types = TypeCounts()
 
     def items() -> Iterator[SourceItem]:
@@ -69,16 +75,25 @@ def group_lines_in_memory(lines: Iterable[tuple[str, bytes]]) -> Grouped:
             rtype = line_type(raw)
             if rtype is not None and _skippable(rtype, raw):
                 types.skipped[rtype] += 1
+            elif rtype is not None and sessions is not None and _unneeded(rtype, raw, sessions):
+                types.unneeded[rtype] += 1
             else:
                 yield parse_line(raw, where)
 
-    grouped = group_by_patient(items())
+    grouped = group_by_patient(items(), sessions)
     grouped.types.merge(types)
     return grouped
 
 
-def _sort_item(item: SourceItem, shared: SharedIndex, problems: list[InputProblem], types: TypeCounts) -> str | None:
-    """File one item: a problem, a shared resource, or (returned) the patient it belongs to."""
+def _sort_item(
+    item: SourceItem,
+    shared: SharedIndex,
+    problems: list[InputProblem],
+    types: TypeCounts,
+    sessions: SessionPatients | None = None,
+) -> str | None:
+    """File one item: a problem, a shared resource, or (returned) the patient it belongs to;
+    None too for a patient `sessions` does not mark."""
     if isinstance(item, InputProblem):
         problems.append(item)
         return None
@@ -90,8 +105,11 @@ def _sort_item(item: SourceItem, shared: SharedIndex, problems: list[InputProble
     if not _rules_read(rtype, item):
         types.skipped[rtype] += 1
         return None
-    types.read[rtype] += 1
     patient = patient_of(item)
+    if patient is not None and sessions is not None and not sessions.may_have_sessions(patient):
+        types.unneeded[rtype] += 1
+        return None
+    types.read[rtype] += 1
     if patient is None:
         problems.append(
             InputProblem(resource_key(item) or rtype, "no subject/patient reference to a Patient", "error", "required")
@@ -99,31 +117,15 @@ def _sort_item(item: SourceItem, shared: SharedIndex, problems: list[InputProble
     return patient
 
 
+def _unneeded(rtype: str, raw: bytes, sessions: SessionPatients) -> bool:
+    """A whole-looking line whose patient is certain from its bytes and has no session."""
+    patient = patient_hint(rtype, raw)
+    return patient is not None and not sessions.may_have_sessions(patient) and looks_whole(raw)
+
+
 def _drain(by_patient: dict[str, list[JSON]]) -> Iterator[tuple[str, list[JSON]]]:
     for patient in sorted(by_patient):
         yield patient, by_patient.pop(patient)
-
-
-# The patient-field keys of a line, and the plain reference one of them holds, read without parsing.
-_PATIENT_KEY = re.compile(rb'"(?:subject|beneficiary|patient)"')
-_PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
-_TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
-_TYPE_KEY = re.compile(rb'"resourceType"')
-
-
-def line_type(raw: bytes) -> str | None:
-    """The resourceType of a raw line when the bytes make it certain, else None (parse it).
-
-    Certain means one resourceType key in the whole line: with a contained resource (or a
-    vendor extra) the first key found may be the nested one, whatever the key order.
-    """
-    found = _TYPE_FIELD.search(raw)
-    if found is None or _TYPE_KEY.search(raw, found.end()) is not None:
-        return None
-    return found.group(1).decode()
-
-
-_NAME_TOKEN = re.compile(r"[A-Z][A-Za-z]+")
 
 
 def split_unread_files(files: list[Path]) -> tuple[list[Path], Counter[str]]:
@@ -149,19 +151,15 @@ def split_unread_files(files: list[Path]) -> tuple[list[Path], Counter[str]]:
 
 def _lines_if_all_of(path: Path, rtype: str) -> int | None:
     """The non-empty lines of a file whose first line is of this type, else None."""
+    if first_line_type(path) != rtype:
+        return None
     with path.open("rb", buffering=1 << 20) as handle:
-        first = next((line for line in handle if line.strip()), None)
-        if first is None or line_type(first) != rtype:
-            return None
-        return 1 + sum(1 for line in handle if line.strip())
+        return sum(1 for line in handle if not line.isspace())
 
 
 def _unread_type_named(path: Path) -> str | None:
-    named = {t for t in _NAME_TOKEN.findall(path.stem) if is_fhir_resource_type(t)}
-    if len(named) != 1:
-        return None
-    (rtype,) = named
-    return None if rtype in PER_PATIENT_TYPES or rtype in SHARED_TYPES else rtype
+    rtype = named_type(path)
+    return None if rtype is None or rtype in PER_PATIENT_TYPES or rtype in SHARED_TYPES else rtype
 
 
 @dataclass
@@ -187,21 +185,25 @@ class Spill:
         return Grouped(self.shared, self.problems, groups(), self.types)
 
 
-def group_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Grouped:
+def group_ndjson_lines(
+    lines: Iterable[tuple[str, bytes]], bucket_count: int, sessions: SessionPatients | None = None
+) -> Grouped:
     """Group raw NDJSON lines by patient through bucket files (see spill_ndjson_lines)."""
-    return spill_ndjson_lines(lines, bucket_count).grouped()
+    return spill_ndjson_lines(lines, bucket_count, sessions).grouped()
 
 
-def spill_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int) -> Spill:
+def spill_ndjson_lines(
+    lines: Iterable[tuple[str, bytes]], bucket_count: int, sessions: SessionPatients | None = None
+) -> Spill:
     """Split raw NDJSON lines into bucket files by patient, in a temporary directory."""
     directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
     paths = [Path(directory.name) / f"bucket-{i}.ndjson" for i in range(bucket_count)]
-    shared, problems, types = spill_lines_to(lines, paths)
+    shared, problems, types = spill_lines_to(lines, paths, sessions)
     return Spill(shared, problems, types, paths, directory)
 
 
 def spill_lines_to(
-    lines: Iterable[tuple[str, bytes]], paths: list[Path]
+    lines: Iterable[tuple[str, bytes]], paths: list[Path], sessions: SessionPatients | None = None
 ) -> tuple[SharedIndex, list[InputProblem], TypeCounts]:
     """The first pass: append each raw line to the bucket file of its patient.
 
@@ -209,7 +211,8 @@ def spill_lines_to(
     expression on the bytes); lines where that is not certain (see _patient_hint) are parsed
     to decide. Shared resources are parsed and kept. Each bucket is then read on its own, so
     memory follows the largest bucket, not the export. The bucket of a patient is a stable
-    hash, the same in every process.
+    hash, the same in every process. With `sessions`, the lines of patients it does not mark
+    are left out (session_patients.py).
     """
     shared = SharedIndex()
     problems: list[InputProblem] = []
@@ -222,18 +225,20 @@ def spill_lines_to(
             if rtype is not None and _skippable(rtype, raw):
                 types.skipped[rtype] += 1
                 continue
-            patient = _patient_hint(rtype, raw)
+            patient = patient_hint(rtype, raw)
             if patient is None:
                 item = parse_line(raw, where)
-                patient = _sort_item(item, shared, problems, types)
+                patient = _sort_item(item, shared, problems, types, sessions)
                 if patient is None:
                     continue
+            elif sessions is not None and not sessions.may_have_sessions(patient) and looks_whole(raw):
+                types.unneeded[str(rtype)] += 1
+                continue
             else:
                 types.read[str(rtype)] += 1
             key = patient.encode()
-            handles[zlib.crc32(key) % len(handles)].write(
-                key + b"\t" + where.encode() + b"\t" + raw.rstrip(b"\r\n") + b"\n"
-            )
+            end = b"" if raw.endswith(b"\n") else b"\n"  # the last line of a file may have none
+            handles[zlib.crc32(key) % len(handles)].write(b"".join((key, b"\t", where.encode(), b"\t", raw, end)))
     finally:
         for handle in handles:
             handle.close()
@@ -260,26 +265,6 @@ def _skippable(rtype: str, raw: bytes) -> bool:
     if rtype in PER_PATIENT_TYPES or rtype in SHARED_TYPES:
         return False
     return is_fhir_resource_type(rtype)
-
-
-def _patient_hint(rtype: str | None, raw: bytes) -> str | None:
-    """The patient of a raw line when the bytes alone make it certain, else None (parse it).
-
-    Certain means one patient-field key in the whole line, and it holds a plain reference. Any
-    second one (a contained resource's, a vendor extra's, or the top-level one written in a
-    shape the expression does not read, such as display first) sends the line to the parser:
-    a guess could file a resource under another patient.
-    """
-    if rtype is None or rtype not in PER_PATIENT_TYPES or rtype == "Patient":
-        return None
-    key = _PATIENT_KEY.search(raw)
-    if key is None or _PATIENT_KEY.search(raw, key.end()) is not None:
-        return None
-    found = _PATIENT_FIELD.match(raw, key.start())
-    if found is None:
-        return None
-    ref = reference({"reference": found.group(1).decode("utf-8", "replace")})
-    return ref if ref and ref.startswith("Patient/") else None
 
 
 def read_bucket(paths: Path | list[Path], problems: list[InputProblem]) -> Iterator[tuple[str, list[JSON]]]:

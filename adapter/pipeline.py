@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .assemble import assemble_sessions
 from .billing.parties import collect_parties
@@ -29,6 +30,7 @@ from .indexes import SharedIndex
 from .problems import InputProblem
 from .rules import decide
 from .session import Session
+from .session_patients import SessionPatients, find_session_patients
 from .settings import Settings
 from .sinks.base import CaseResult, Sink
 from .sources.base import Source, SourceItem
@@ -101,6 +103,11 @@ class RunSummary:
             f"types read:       {_type_list(self.types.read)}",
             f"types skipped:    {_type_list(self.types.skipped)} (not read by the rules)",
         ]
+        if self.types.unneeded:
+            lines.append(
+                f"not needed:       {_type_list(self.types.unneeded)} "
+                "(patients with no dry-needling Procedure, left unparsed)"
+            )
         if self.patients_failed:
             lines.append(f"NOT CODED:        {self.patients_failed} patient(s): internal error, see the logs")
         return lines
@@ -266,18 +273,25 @@ def bucket_count(source: Source, bucket_bytes: int = BUCKET_BYTES) -> int:
     return max(2, source.size_hint() // bucket_bytes + 1)
 
 
-def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES) -> Grouped:
-    """Big NDJSON exports go through bucket files (bounded memory); the rest is grouped in memory."""
+def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES, tables: CodingTables | None = None) -> Grouped:
+    """Big NDJSON exports go through bucket files (bounded memory); the rest is grouped in memory.
+    With the tables, an export's patients with no dry-needling Procedure are left out unparsed."""
     if isinstance(source, NdjsonSource):
         files, unread = split_unread_files(source.files)
+        sessions = session_patients_of(files, tables) if tables is not None else None
         lines = NdjsonSource(files, source.description).lines()
         if spills(source, spill_above):
-            grouped = group_ndjson_lines(lines, bucket_count(source))
+            grouped = group_ndjson_lines(lines, bucket_count(source), sessions)
         else:
-            grouped = group_lines_in_memory(lines)
+            grouped = group_lines_in_memory(lines, sessions)
         grouped.types.skipped.update(unread)
         return grouped
     return group_by_patient(source.items())
+
+
+def session_patients_of(files: list[Path], tables: CodingTables) -> SessionPatients | None:
+    """The patients of these NDJSON files that may have a session (session_patients.py)."""
+    return find_session_patients(files, [code for _, code in tables.dry_needling_codes()])
 
 
 @contextmanager

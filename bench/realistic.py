@@ -12,7 +12,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from adapter.grouping import _skippable, line_type, split_unread_files
+from adapter.grouping import _skippable, split_unread_files
+from adapter.raw_lines import line_type
 from bench.run import DATA, ROOT, measure
 from tests.realdata.data import synthea_bulk_population
 

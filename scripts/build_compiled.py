@@ -39,6 +39,8 @@ COMPILED_MODULES = (
     "adapter/clinicians.py",
     "adapter/grouping.py",
     "adapter/build.py",
+    "adapter/decision_trace.py",
+    "adapter/billing/parties.py",
     "adapter/pipeline.py",
     "adapter/sources/base.py",
     "adapter/sources/ndjson.py",

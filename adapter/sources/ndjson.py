@@ -31,10 +31,12 @@ class NdjsonSource:
                 handle = path.open("rb")
             except OSError as error:
                 raise SourceError(f"cannot read {path}: {error.strerror}") from error
+            name = path.name
             with handle:
                 for number, raw in enumerate(handle, start=1):
-                    if raw.strip():
-                        yield f"{path.name} line {number}", raw
+                    # isspace stops at the first byte that is not blank; strip would copy the line
+                    if raw and not raw.isspace():
+                        yield f"{name} line {number}", raw
 
     def items(self) -> Iterator[SourceItem]:
         for where, raw in self.lines():

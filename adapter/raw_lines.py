@@ -1,0 +1,79 @@
+"""What the bytes of one NDJSON line tell without parsing it: its type and its patient.
+
+Each answer is given only when the bytes make it certain; otherwise None, and the caller
+parses the line. A wrong guess could file a resource under another patient.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .fhirjson import reference
+from .indexes import PATIENT_FIELDS
+from .sources.base import is_fhir_resource_type
+
+_PER_PATIENT_TYPES = frozenset(PATIENT_FIELDS)
+# The patient-field keys of a line, and the plain reference one of them holds.
+_PATIENT_KEYS = (b'"subject"', b'"beneficiary"', b'"patient"')
+_PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
+_TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
+
+
+def line_type(raw: bytes) -> str | None:
+    """The resourceType of a raw line when the bytes make it certain, else None (parse it).
+
+    Certain means one resourceType key in the whole line: with a contained resource (or a
+    vendor extra) the first key found may be the nested one, whatever the key order.
+    """
+    if raw.count(b'"resourceType"') != 1:  # a substring count: far cheaper than a second search
+        return None
+    found = _TYPE_FIELD.search(raw)
+    return found.group(1).decode() if found is not None else None
+
+
+def patient_hint(rtype: str | None, raw: bytes) -> str | None:
+    """The patient of a raw line when the bytes alone make it certain, else None (parse it).
+
+    Certain means one patient-field key in the whole line, and it holds a plain reference. Any
+    second one (a contained resource's, a vendor extra's, or the top-level one written in a
+    shape the expression does not read, such as display first) sends the line to the parser.
+    """
+    if rtype is None or rtype not in _PER_PATIENT_TYPES or rtype == "Patient":
+        return None
+    # Substring counts and finds, not a regular expression with three branches: this runs on
+    # every line of an export, and the expression stepped through each byte of it.
+    counts = [raw.count(key) for key in _PATIENT_KEYS]
+    if sum(counts) != 1:
+        return None
+    found = _PATIENT_FIELD.match(raw, raw.find(_PATIENT_KEYS[counts.index(1)]))
+    if found is None:
+        return None
+    ref = reference({"reference": found.group(1).decode("utf-8", "replace")})
+    return ref if ref and ref.startswith("Patient/") else None
+
+
+def looks_whole(raw: bytes) -> bool:
+    """Whether a line ends as a JSON object does: a line cut short (the usual damage to an
+    export) does not, and is parsed, so its problem is reported."""
+    return raw.endswith((b"}\n", b"}", b"}\r\n"))  # trailing blanks too: parsed, to be safe
+
+
+_NAME_TOKEN = re.compile(r"[A-Z][A-Za-z]+")
+
+
+def named_type(path: Path) -> str | None:
+    """The one FHIR resource type a file's name names, if it names exactly one.
+
+    A Bulk Data file holds one resource type (Bulk Data IG, "Response - Complete Status") and
+    is named for it (`ExplanationOfBenefit.ndjson`, `output-00003-Immunization.ndjson`).
+    """
+    named = {t for t in _NAME_TOKEN.findall(path.stem) if is_fhir_resource_type(t)}
+    return named.pop() if len(named) == 1 else None
+
+
+def first_line_type(path: Path) -> str | None:
+    """The certain resourceType of a file's first non-empty line (see line_type)."""
+    with path.open("rb") as handle:
+        first = next((line for line in handle if not line.isspace()), None)
+    return line_type(first) if first is not None else None

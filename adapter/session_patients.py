@@ -1,0 +1,81 @@
+"""Which patients of an export can have a session at all, found before grouping it.
+
+A case needs a dry-needling Procedure (R1); a patient without one gets nothing assembled and
+nothing reported (assemble.py). In a real export most patients are such (a Synthea population
+has none), yet their Encounters, Conditions and Claims are most of the lines the rules would
+otherwise read. One pass over the Procedure lines' bytes marks the patients whose Procedures
+may be dry needling; grouping then skips the other patients' lines unparsed.
+
+Marked means may: a Procedure line is taken as a candidate whenever its bytes hold one of
+the dry-needling codes, or an escape that could spell one, or when the line does not look
+whole (so a damaged line is parsed and reported, not skipped), or when its type or patient is
+not certain from the bytes (it is parsed). The marks are a bitmap of hashes, so memory does
+not follow the export; two patients sharing a hash only keeps one that need not be kept.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from .indexes import patient_of
+from .raw_lines import first_line_type, line_type, looks_whole, named_type, patient_hint
+from .sources.ndjson import parse_line
+
+_BITS = 1 << 23  # a megabyte of marks
+# Filtering pays when few Procedures may be dry needling. Once this many Procedure lines are
+# read and most of them are candidates, the pass stops: nearly every patient would be kept.
+_SAMPLE = 2000
+
+
+class SessionPatients:
+    """Patients that may have a dry-needling session (a bitmap of their references' hashes)."""
+
+    def __init__(self) -> None:
+        self._marks = bytearray(_BITS >> 3)
+
+    def mark(self, patient: str) -> None:
+        bit = zlib.crc32(patient.encode()) & (_BITS - 1)
+        self._marks[bit >> 3] |= 1 << (bit & 7)
+
+    def may_have_sessions(self, patient: str) -> bool:
+        bit = zlib.crc32(patient.encode()) & (_BITS - 1)
+        return bool(self._marks[bit >> 3] & (1 << (bit & 7)))
+
+
+def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) -> SessionPatients | None:
+    """The patients whose Procedures may be dry needling; None when nearly all may be (then
+    filtering would only cost time), or when no code is known to look for."""
+    needles = tuple(code.strip().encode() for code in dry_needling_codes if code.strip())
+    if not needles:
+        return None
+    found = SessionPatients()
+    procedures = candidates = 0
+    for path in files:
+        named = named_type(path)
+        if named is not None and named != "Procedure" and first_line_type(path) == named:
+            continue  # a Bulk file of another type (the name and the first line agree)
+        with path.open("rb", buffering=1 << 20) as handle:
+            for number, raw in enumerate(handle, start=1):
+                if b'"Procedure"' not in raw:
+                    continue
+                rtype = line_type(raw)
+                if rtype is not None and rtype != "Procedure":
+                    continue
+                procedures += 1
+                if rtype is None or not looks_whole(raw) or b"\\u" in raw or any(n in raw for n in needles):
+                    candidates += 1
+                    _mark_patient(found, rtype, raw, f"{path.name} line {number}")
+                if procedures >= _SAMPLE and candidates * 2 > procedures:
+                    return None
+    return found
+
+
+def _mark_patient(found: SessionPatients, rtype: str | None, raw: bytes, where: str) -> None:
+    patient = patient_hint(rtype, raw)
+    if patient is None:
+        item = parse_line(raw, where)  # a problem here is reported when grouping reads the line
+        patient = patient_of(item) if isinstance(item, dict) else None
+    if patient is not None:
+        found.mark(patient)
