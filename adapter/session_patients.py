@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .indexes import patient_of
-from .raw_lines import first_line_type, line_type, looks_whole, named_type, patient_hint
+from .raw_lines import line_type, looks_whole, patient_hint
 from .sources.ndjson import parse_line
 
 _BITS = 1 << 23  # a megabyte of marks
@@ -52,10 +52,10 @@ def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) 
         return None
     found = SessionPatients()
     procedures = candidates = 0
+    # Every line of every file grouping will read: a Procedure in a file named for another
+    # type is still grouped, and its patient must not be left out. The quoted type name is a
+    # substring test, cheap on the lines of other types.
     for path in files:
-        named = named_type(path)
-        if named is not None and named != "Procedure" and first_line_type(path) == named:
-            continue  # a Bulk file of another type (the name and the first line agree)
         with path.open("rb", buffering=1 << 20) as handle:
             for number, raw in enumerate(handle, start=1):
                 if b'"Procedure"' not in raw:

@@ -155,3 +155,29 @@ def test_synthea_bundles_with_the_scenarios(
     out = read_outputs(tmp_path / "out")
     check_mixed_outcomes(out, expected_scenarios)
     assert not [d for d in diagnostics(out["OperationOutcome"]) if "by identifier" in d]
+
+
+def test_patients_without_dry_needling_are_left_out_and_nothing_changes(
+    population: Path, tmp_path: Path, expected_scenarios: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Synthea population's patients have no dry-needling Procedure: their lines are left
+    unparsed (session_patients.py), and every output is what reading all of them gives."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for path in (population / "ndjson").glob("*.ndjson"):
+        (export / path.name).write_bytes(path.read_bytes())
+    for resource in scenario_resources(expected_scenarios):
+        with (export / f"{resource['resourceType']}.scenarios.ndjson").open("a") as handle:
+            handle.write(json.dumps(resource) + "\n")
+    source = NdjsonSource(sorted(export.glob("*.ndjson")), "synthea")
+    now = "2026-12-02T08:00:00Z"
+    filtered = code_everything(source, FileSink(tmp_path / "filtered"), Settings(), 2, now, 0)
+    monkeypatch.setattr("adapter.pipeline.find_session_patients", lambda files, codes: None)
+    unfiltered = code_everything(source, FileSink(tmp_path / "unfiltered"), Settings(), 2, now, 0)
+    assert filtered.types.unneeded["Encounter"] > 0 and filtered.types.unneeded["Procedure"] > 0
+    assert not unfiltered.types.unneeded
+    for rtype in ("Claim", "Task", "Provenance", "OperationOutcome"):
+        assert (tmp_path / "filtered" / f"{rtype}.ndjson").read_bytes() == (
+            tmp_path / "unfiltered" / f"{rtype}.ndjson"
+        ).read_bytes(), rtype
+    assert filtered.sessions == unfiltered.sessions > 0 and filtered.held_by_rule == unfiltered.held_by_rule

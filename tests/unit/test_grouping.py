@@ -133,3 +133,58 @@ def test_coding_leaves_no_reference_cycles_behind(tmp_path: Path) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def _procedure(pid: str, code: str, rid: str) -> str:
+    return json.dumps(
+        {
+            "resourceType": "Procedure",
+            "id": rid,
+            "status": "completed",
+            "subject": {"reference": f"Patient/{pid}"},
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
+        }
+    )
+
+
+def test_session_patients_mark_whoever_may_have_dry_needling(tmp_path: Path) -> None:
+    """Every patient with a Procedure that may be dry needling is marked: by its code, by an
+    escape that could spell one, by a line cut short, by a type or patient the bytes leave
+    open; a patient whose Procedures are all of other codes is not."""
+    from adapter.session_patients import find_session_patients
+
+    lines = [_procedure(f"other-{i}", "97110", f"o{i}") for i in range(20)]
+    lines += [
+        _procedure("coded", "20560", "a"),
+        _procedure("local", " DN-LOCAL ", "b"),  # a configured local code, with blanks (codings strips)
+        _procedure("escaped", "2056\\u0030", "c"),  # "20560", spelled with an escape
+        _procedure("cut", "97110", "d")[:-30],  # damaged: parsed and reported, not skipped
+        json.dumps(
+            {
+                "resourceType": "Procedure",
+                "id": "e",
+                "subject": {"reference": "Patient/contained"},
+                "contained": [{"resourceType": "Procedure", "id": "x"}],
+            }
+        ),
+    ]
+    (tmp_path / "Procedure.ndjson").write_text("\n".join(lines) + "\n")
+    encounter = json.dumps({"resourceType": "Encounter", "id": "g", "subject": {"reference": "Patient/x"}})
+    (tmp_path / "Encounter.ndjson").write_text(encounter + "\n" + _procedure("in-another-file", "20561", "f") + "\n")
+    marked = find_session_patients(sorted(tmp_path.glob("*.ndjson")), ["20560", "20561", "DN-LOCAL"])
+    assert marked is not None
+    for patient in ("coded", "local", "escaped", "cut", "contained"):
+        assert marked.may_have_sessions(f"Patient/{patient}"), patient
+    assert not any(marked.may_have_sessions(f"Patient/other-{i}") for i in range(20))
+    # Grouping reads every line of a file named for another type: so does the search.
+    assert marked.may_have_sessions("Patient/in-another-file")
+
+
+def test_session_patients_are_not_looked_for_when_nearly_all_have_sessions(tmp_path: Path) -> None:
+    from adapter.session_patients import find_session_patients
+
+    (tmp_path / "Procedure.ndjson").write_text(
+        "\n".join(_procedure(f"p{i}", "20560", f"r{i}") for i in range(2500)) + "\n"
+    )
+    assert find_session_patients([tmp_path / "Procedure.ndjson"], ["20560"]) is None
+    assert find_session_patients([tmp_path / "Procedure.ndjson"], []) is None
