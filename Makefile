@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HAPI_PORT ?= 8080
 HAPI_TEST_PORT ?= 8089
 
-.PHONY: demo test unit lint compiled hapi-up hapi-down hapi-build clean
+.PHONY: demo test unit lint compiled dist hapi-up hapi-down hapi-build clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(VENV)/.installed
 ## The mypyc-compiled build in build/compiled/ (run it with scripts/run-compiled; needs a C compiler)
 compiled: $(VENV)/.installed
 	$(BIN)/python scripts/build_compiled.py
+
+## The two release wheels in dist/: compiled for this platform, and the pure-Python fallback
+dist: $(VENV)/.installed
+	$(BIN)/python scripts/build_wheels.py dist
 
 hapi-build:
 	tests/hapi-server/hapi.sh build

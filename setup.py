@@ -1,9 +1,9 @@
-"""Only for the opt-in compiled wheel; everything else is in pyproject.toml.
+"""Only for the compiled wheel; everything else is in pyproject.toml.
 
-    DN_ADAPTER_MYPYC=1 pip wheel --no-build-isolation --no-deps -w dist .
-
-compiles the coding core with mypyc (as black and mypy ship theirs; needs mypy and a C
-compiler in the building environment). Without the switch the wheel is pure Python.
+A release ships two wheels (scripts/build_wheels.py, `make dist`), as black and mypy ship
+theirs: this file with DN_ADAPTER_MYPYC=1 compiles the coding core with mypyc into the
+platform wheel (needs mypy and a C compiler where it is built); without the switch the wheel
+is pure Python, the fallback pip takes where no compiled wheel fits.
 """
 
 from __future__ import annotations

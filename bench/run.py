@@ -1,7 +1,8 @@
 """Benchmarks, measured side by side in one run (these machines are noisy: compare ratios).
 
-  python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter,
-                                                   compiled (scripts/build_compiled.py) and interpreted
+  python bench/run.py --sessions N                 offline: floor (read + json.loads) vs the adapter as
+                                                   installed from the release wheels (bench/installed.py:
+                                                   pip picks the compiled one here) and interpreted
   python bench/run.py --sessions N --server URL    online: adapter backfill vs a naive client vs the floor
   python bench/run.py --sessions 0 --server URL --reading    requests per session for each way of reading
   python bench/run.py --sessions N --server URL --push       signed-to-Claim latency: push vs poll
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.build_compiled import ensure_compiled  # noqa: E402
+from bench.installed import ensure_installed  # noqa: E402
 from tests.synthetic import write_ndjson_export  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
@@ -58,15 +59,16 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
-def measure(args: list[str], package_root: Path | None = None) -> tuple[float, float, str]:
+def measure(args: list[str], python: Path | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS of the process tree (MB, sampled every 20 ms) and stdout of one run.
 
-    `package_root`: import `adapter` from there (the compiled build), not from the source tree.
+    `python`: another environment's interpreter (the installed release), which then imports
+    `adapter` from its own site-packages, not from the source tree it runs in.
     """
-    env = {**os.environ, "PYTHONSAFEPATH": "1", "PYTHONPATH": str(package_root)} if package_root else None
+    env = {**os.environ, "PYTHONSAFEPATH": "1"} if python else None
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, env=env
+        [str(python or sys.executable), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT, env=env
     )
     assert process.stdout is not None
     peak = [0]
@@ -92,7 +94,7 @@ def measure(args: list[str], package_root: Path | None = None) -> tuple[float, f
 def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
     """Floor, compiled adapter and interpreted adapter on one export, interleaved; the fastest of each."""
     export = export_for(sessions, seed)
-    compiled = ensure_compiled()
+    installed = ensure_installed()
     lines = sum(1 for f in export.glob("*.ndjson") for _ in f.open("rb"))
     size_mb = sum(f.stat().st_size for f in export.glob("*.ndjson")) / 1e6
     seconds: dict[str, list[float]] = {"floor": [], "orjson_floor": [], "compiled": [], "interpreted": []}
@@ -106,7 +108,7 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
                 elif name == "orjson_floor":
                     elapsed, rss, _ = measure(["bench/floor.py", str(export), "orjson"])
                 else:
-                    elapsed, rss, _ = measure(run, compiled if name == "compiled" else None)
+                    elapsed, rss, _ = measure(run, installed if name == "compiled" else None)
             seconds[name].append(elapsed)
             peak[name] = max(peak[name], rss)
     floor_s, orjson_s, adapter_s, interpreted_s = (
@@ -148,14 +150,14 @@ def offline(sessions: int, seed: int, repeat: int) -> dict[str, float]:
 
 
 def projection(sessions: int, seed: int) -> str:
-    """One run of the default command on N sessions, projected linearly to 5 million (memory
+    """One run of the installed release on N sessions, projected linearly to 5 million (memory
     does not grow with N: see --scale)."""
     export = export_for(sessions, seed)
     with tempfile.TemporaryDirectory() as out:
         run = ["-m", "adapter", "run", "--source", str(export), "--sink", out, "--log-level", "error"]
-        elapsed, rss, _ = measure(run)
+        elapsed, rss, _ = measure(run, ensure_installed())
     rate = sessions / elapsed
-    print(f"large row: sessions={sessions} adapter_s={elapsed:.1f} peak_rss_mb={rss:.0f} (interpreted)")
+    print(f"large row: sessions={sessions} adapter_s={elapsed:.1f} peak_rss_mb={rss:.0f} (the installed release)")
     return f"projection: sessions_per_s={rate:.0f} five_million_min={5_000_000 / rate / 60:.1f}"
 
 
