@@ -38,6 +38,8 @@ COMPILED_MODULES = (
     "adapter/indexes.py",
     "adapter/clinicians.py",
     "adapter/grouping.py",
+    "adapter/raw_lines.py",
+    "adapter/session_patients.py",
     "adapter/build.py",
     "adapter/decision_trace.py",
     "adapter/billing/parties.py",
@@ -62,9 +64,10 @@ COMPILED_MODULES = (
 
 
 def source_hash() -> str:
-    """A hash of every file copied into the build, and of the Python that compiles it."""
+    """A hash of every file copied into the build, of what decides how it is built (this list
+    of modules, setup.py), and of the Python that compiles it."""
     digest = hashlib.sha256(sys.version.encode())
-    for path in sorted((ROOT / "adapter").rglob("*")):
+    for path in [Path(__file__).resolve(), ROOT / "setup.py", *sorted((ROOT / "adapter").rglob("*"))]:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

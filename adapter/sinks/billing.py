@@ -140,7 +140,9 @@ class BillingSink(ABC):
         if changes:
             self.send(changes, refusals, sent)
         if sent or refusals:
-            beside = self.written or self.target or Path(self.format_name)
+            # A file sink's outcomes go beside its file; an MLLP connection's, beside its ledger
+            # in the state directory (never the working directory).
+            beside = self.written or self.target or self.ledger.path.with_name(self.format_name)
             lines = (orjson.dumps(o, option=orjson.OPT_APPEND_NEWLINE) for o in [*refusals, *self._problems])
             write_new(beside.with_name(beside.name + ".outcomes.ndjson"), b"".join(lines))
         self.ledger.record(sent)

@@ -107,13 +107,21 @@ def test_every_message_parses_strictly_and_every_active_claim_is_charged(
     assert sorted(p.name for p in tmp_path.glob("charges*.hl7")) == ["charges.hl7"]
 
 
-def test_messages_go_over_mllp_and_wait_for_their_ack(scenarios: tuple[Path, Path], tmp_path: Path) -> None:
+def test_messages_go_over_mllp_and_wait_for_their_ack(
+    scenarios: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source, config = scenarios
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     with Listener() as listener:
         assert run_hl7(source, f"mllp://127.0.0.1:{listener.port}", config, tmp_path / "state") == 0
     assert len(listener.received) == len(active_claims(source, tmp_path / "fhir"))
     for message in listener.received:
         strict(message)
+    # The run's outcomes (its problems and warnings) are kept in the state directory.
+    assert not list(workdir.iterdir())
+    assert [p.name for p in (tmp_path / "state").glob("*.outcomes*.ndjson")] == ["DFT^P03.outcomes.ndjson"]
 
 
 def test_a_nak_is_retried_then_reported_and_sent_on_the_next_run(
