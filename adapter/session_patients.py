@@ -15,6 +15,8 @@ not follow the export; two patients sharing a hash only keeps one that need not 
 
 from __future__ import annotations
 
+import mmap
+import os
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,6 +58,8 @@ def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) 
     # type is still grouped, and its patient must not be left out. The quoted type name is a
     # substring test, cheap on the lines of other types.
     for path in files:
+        if not _mentions_procedure(path):
+            continue
         with path.open("rb", buffering=1 << 20) as handle:
             for number, raw in enumerate(handle, start=1):
                 if b'"Procedure"' not in raw:
@@ -70,6 +74,16 @@ def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) 
                 if procedures >= _SAMPLE and candidates * 2 > procedures:
                     return None
     return found
+
+
+def _mentions_procedure(path: Path) -> bool:
+    """Whether the quoted type name is anywhere in the file: one search of the mapped file, at
+    memory speed, instead of a Python step for each of its lines (most files have none)."""
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return mapped.find(b'"Procedure"') >= 0
 
 
 def _mark_patient(found: SessionPatients, rtype: str | None, raw: bytes, where: str) -> None:
