@@ -24,11 +24,10 @@ from .pipeline import (
     bucket_count,
     cyclic_gc_paused,
     group_source,
-    session_patients_of,
     spills,
 )
 from .problems import InputProblem
-from .session_patients import SessionPatients
+from .session_patients import SessionPatients, combine_scans, scan_procedures
 from .settings import Settings
 from .sinks.base import Sink
 from .sinks.files import FileSink
@@ -109,13 +108,15 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
         files, unread = split_unread_files(source.files)
         coder.summary.types.skipped.update(unread)
         file_groups = _balance(files, workers)
-        sessions = session_patients_of(files, coder.tables)
-        spill_tasks: list[_SpillTask] = [
-            (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)], sessions)
-            for j, files in enumerate(file_groups)
-        ]
+        codes = [code for _, code in coder.tables.dry_needling_codes()]
         shared = SharedIndex()
         with context.Pool(processes=workers) as pool:
+            # Who may have a session, each process reading its files; then the spill.
+            sessions = combine_scans(pool.starmap(scan_procedures, [(group, codes) for group in file_groups]))
+            spill_tasks: list[_SpillTask] = [
+                (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)], sessions)
+                for j, files in enumerate(file_groups)
+            ]
             spilled = pool.map(_spill_files, spill_tasks)
         for resources, problems, types in spilled:
             for resource in resources:

@@ -19,6 +19,7 @@ import mmap
 import os
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .indexes import patient_of
@@ -26,9 +27,6 @@ from .raw_lines import line_type, looks_whole, patient_hint
 from .sources.ndjson import parse_line
 
 _BITS = 1 << 23  # a megabyte of marks
-# Filtering pays when few Procedures may be dry needling. Once this many Procedure lines are
-# read and most of them are candidates, the pass stops: nearly every patient would be kept.
-_SAMPLE = 2000
 
 
 class SessionPatients:
@@ -45,15 +43,47 @@ class SessionPatients:
         bit = zlib.crc32(patient.encode()) & (_BITS - 1)
         return bool(self._marks[bit >> 3] & (1 << (bit & 7)))
 
+    def add(self, other: SessionPatients) -> None:
+        """Mark whoever the other marks too (another process's part of the export)."""
+        merged = int.from_bytes(self._marks, "little") | int.from_bytes(other._marks, "little")
+        self._marks = bytearray(merged.to_bytes(len(self._marks), "little"))
+
+
+@dataclass
+class ProcedureScan:
+    """What one process found in its files: the marks, and how many Procedures it read and
+    how many of them may be dry needling."""
+
+    marks: SessionPatients
+    procedures: int = 0
+    candidates: int = 0
+
 
 def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) -> SessionPatients | None:
-    """The patients whose Procedures may be dry needling; None when nearly all may be (then
-    filtering would only cost time), or when no code is known to look for."""
+    """The patients whose Procedures may be dry needling; None when most Procedures may be
+    (filtering would then cost more than it saves), or when no code is known to look for."""
+    return combine_scans([scan_procedures(files, dry_needling_codes)])
+
+
+def combine_scans(scans: list[ProcedureScan | None]) -> SessionPatients | None:
+    """The marks of the parts of one export (scan_procedures in each process), or None."""
+    if not scans or any(scan is None for scan in scans):
+        return None
+    first, *others = [scan for scan in scans if scan is not None]
+    procedures, candidates = first.procedures, first.candidates
+    for other in others:
+        first.marks.add(other.marks)
+        procedures, candidates = procedures + other.procedures, candidates + other.candidates
+    return None if candidates * 2 > procedures else first.marks
+
+
+def scan_procedures(files: list[Path], dry_needling_codes: Iterable[str]) -> ProcedureScan | None:
+    """Mark the patients of these files' Procedure lines that may be dry needling (see the
+    module's docstring); None with no code to look for."""
     needles = tuple(code.strip().encode() for code in dry_needling_codes if code.strip())
     if not needles:
         return None
-    found = SessionPatients()
-    procedures = candidates = 0
+    scan = ProcedureScan(SessionPatients())
     # Every line of every file grouping will read: a Procedure in a file named for another
     # type is still grouped, and its patient must not be left out. The quoted type name is a
     # substring test, cheap on the lines of other types.
@@ -67,13 +97,11 @@ def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) 
                 rtype = line_type(raw)
                 if rtype is not None and rtype != "Procedure":
                     continue
-                procedures += 1
+                scan.procedures += 1
                 if rtype is None or not looks_whole(raw) or b"\\u" in raw or any(n in raw for n in needles):
-                    candidates += 1
-                    _mark_patient(found, rtype, raw, f"{path.name} line {number}")
-                if procedures >= _SAMPLE and candidates * 2 > procedures:
-                    return None
-    return found
+                    scan.candidates += 1
+                    _mark_patient(scan.marks, rtype, raw, f"{path.name} line {number}")
+    return scan
 
 
 def _mentions_procedure(path: Path) -> bool:

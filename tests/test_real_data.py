@@ -172,7 +172,7 @@ def test_patients_without_dry_needling_are_left_out_and_nothing_changes(
     source = NdjsonSource(sorted(export.glob("*.ndjson")), "synthea")
     now = "2026-12-02T08:00:00Z"
     filtered = code_everything(source, FileSink(tmp_path / "filtered"), Settings(), 2, now, 0)
-    monkeypatch.setattr("adapter.pipeline.find_session_patients", lambda files, codes: None)
+    monkeypatch.setattr("adapter.backfill.combine_scans", lambda scans: None)  # what two processes found
     unfiltered = code_everything(source, FileSink(tmp_path / "unfiltered"), Settings(), 2, now, 0)
     assert filtered.types.unneeded["Encounter"] > 0 and filtered.types.unneeded["Procedure"] > 0
     assert not unfiltered.types.unneeded

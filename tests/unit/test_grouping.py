@@ -184,7 +184,7 @@ def test_session_patients_are_not_looked_for_when_nearly_all_have_sessions(tmp_p
     from adapter.session_patients import find_session_patients
 
     (tmp_path / "Procedure.ndjson").write_text(
-        "\n".join(_procedure(f"p{i}", "20560", f"r{i}") for i in range(2500)) + "\n"
+        "\n".join(_procedure(f"p{i}", "20560" if i % 3 else "97110", f"r{i}") for i in range(30)) + "\n"
     )
     assert find_session_patients([tmp_path / "Procedure.ndjson"], ["20560"]) is None
     assert find_session_patients([tmp_path / "Procedure.ndjson"], []) is None
