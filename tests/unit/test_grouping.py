@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from adapter.grouping import Grouped, group_by_patient, group_ndjson_lines
 from adapter.sources.ndjson import NdjsonSource
 from tests.synthetic import write_ndjson_export
@@ -188,3 +190,15 @@ def test_session_patients_are_not_looked_for_when_nearly_all_have_sessions(tmp_p
     )
     assert find_session_patients([tmp_path / "Procedure.ndjson"], ["20560"]) is None
     assert find_session_patients([tmp_path / "Procedure.ndjson"], []) is None
+
+
+def test_the_procedure_type_is_found_across_block_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import adapter.session_patients as session_patients
+
+    monkeypatch.setattr(session_patients, "_BLOCK", 64)
+    for offset in range(0, 160):
+        path = tmp_path / f"f{offset}.ndjson"
+        path.write_bytes(b"x" * offset + b'"Procedure"' + b"y" * 50)
+        assert session_patients._mentions_procedure(path), offset
+        path.write_bytes(b"x" * offset + b'"Procedur"' + b"y" * 50)
+        assert not session_patients._mentions_procedure(path), offset
