@@ -18,14 +18,20 @@ _PER_PATIENT_TYPES = frozenset(PATIENT_FIELDS)
 _PATIENT_KEYS = (b'"subject"', b'"beneficiary"', b'"patient"')
 _PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
 _TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
+_LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 
 
 def line_type(raw: bytes) -> str | None:
     """The resourceType of a raw line when the bytes make it certain, else None (parse it).
 
-    Certain means one resourceType key in the whole line: with a contained resource (or a
-    vendor extra) the first key found may be the nested one, whatever the key order.
+    Certain means the top-level object's first key (what HAPI, Synthea and most serializers
+    write first), or the only resourceType key in the whole line. Elsewhere in a line with a
+    contained resource (or a vendor extra) the first key found may be a nested one. A second
+    top-level resourceType would be a duplicate key, which FHIR JSON does not allow.
     """
+    leading = _LEADING_TYPE.match(raw)
+    if leading is not None:
+        return leading.group(1).decode()
     if raw.count(b'"resourceType"') != 1:  # a substring count: far cheaper than a second search
         return None
     found = _TYPE_FIELD.search(raw)

@@ -161,10 +161,10 @@ def test_session_patients_mark_whoever_may_have_dry_needling(tmp_path: Path) -> 
         _procedure("local", " DN-LOCAL ", "b"),  # a configured local code, with blanks (codings strips)
         _procedure("escaped", "2056\\u0030", "c"),  # "20560", spelled with an escape
         _procedure("cut", "97110", "d")[:-30],  # damaged: parsed and reported, not skipped
-        json.dumps(
+        json.dumps(  # the type is not certain from the bytes (not the first key, and two of them)
             {
-                "resourceType": "Procedure",
                 "id": "e",
+                "resourceType": "Procedure",
                 "subject": {"reference": "Patient/contained"},
                 "contained": [{"resourceType": "Procedure", "id": "x"}],
             }
@@ -202,3 +202,16 @@ def test_the_procedure_type_is_found_across_block_boundaries(tmp_path: Path, mon
         assert session_patients._mentions_procedure(path), offset
         path.write_bytes(b"x" * offset + b'"Procedur"' + b"y" * 50)
         assert not session_patients._mentions_procedure(path), offset
+
+
+def test_a_line_type_is_read_from_the_bytes_only_where_certain() -> None:
+    from adapter.raw_lines import line_type
+
+    contained = {"contained": [{"resourceType": "Coverage", "id": "c"}], "id": "e"}
+    first = json.dumps({"resourceType": "ExplanationOfBenefit", **contained}).encode()
+    assert line_type(first) == "ExplanationOfBenefit"  # the top-level object's first key
+    assert line_type(b'  { "resourceType" : "Claim", "id": "x"}') == "Claim"
+    later = json.dumps({**contained, "resourceType": "ExplanationOfBenefit"}).encode()
+    assert line_type(later) is None  # the first one found is the contained Coverage's: parse it
+    assert line_type(json.dumps({"id": "x", "resourceType": "Procedure"}).encode()) == "Procedure"
+    assert line_type(b'{"id": "x"}') is None
