@@ -13,9 +13,8 @@ from .fhirjson import reference
 from .indexes import PATIENT_FIELDS
 from .sources.base import is_fhir_resource_type
 
-_PER_PATIENT_TYPES = frozenset(PATIENT_FIELDS)
-# The patient-field keys of a line, and the plain reference one of them holds.
-_PATIENT_KEYS = (b'"subject"', b'"beneficiary"', b'"patient"')
+# Each per-patient type's patient key, quoted as in a line; and the plain reference it holds.
+_PATIENT_KEY_OF = {rtype: f'"{field}"'.encode() for rtype, field in PATIENT_FIELDS.items() if field}
 _PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
 _TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 _LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
@@ -41,18 +40,18 @@ def line_type(raw: bytes) -> str | None:
 def patient_hint(rtype: str | None, raw: bytes) -> str | None:
     """The patient of a raw line when the bytes alone make it certain, else None (parse it).
 
-    Certain means one patient-field key in the whole line, and it holds a plain reference. Any
-    second one (a contained resource's, a vendor extra's, or the top-level one written in a
-    shape the expression does not read, such as display first) sends the line to the parser.
+    Certain means the type's own patient key (Encounter.subject, Coverage.beneficiary, ...: the
+    one the parser reads, indexes.PATIENT_FIELDS) once in the whole line, holding a plain
+    reference. A second one (a contained resource's, a vendor extra's) or the key written in a
+    shape the expression does not read (display first) sends the line to the parser. A nested
+    key alone (no top-level one) gives a patient the parsed line does not have: grouping checks
+    every hinted line once parsed, and reports it.
     """
-    if rtype is None or rtype not in _PER_PATIENT_TYPES or rtype == "Patient":
+    key = _PATIENT_KEY_OF.get(rtype) if rtype is not None else None
+    # A substring count, not a regular expression: this runs on every line of an export.
+    if key is None or raw.count(key) != 1:
         return None
-    # Substring counts and finds, not a regular expression with three branches: this runs on
-    # every line of an export, and the expression stepped through each byte of it.
-    counts = [raw.count(key) for key in _PATIENT_KEYS]
-    if sum(counts) != 1:
-        return None
-    found = _PATIENT_FIELD.match(raw, raw.find(_PATIENT_KEYS[counts.index(1)]))
+    found = _PATIENT_FIELD.match(raw, raw.find(key))
     if found is None:
         return None
     ref = reference({"reference": found.group(1).decode("utf-8", "replace")})
