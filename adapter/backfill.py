@@ -27,7 +27,7 @@ from .pipeline import (
     spills,
 )
 from .problems import InputProblem
-from .session_patients import SessionPatients, combine_scans, scan_procedures
+from .session_patients import SessionPatients, combine_scans, dry_needling_codes, scan_procedures
 from .settings import Settings
 from .sinks.base import Sink
 from .sinks.files import FileSink
@@ -108,7 +108,7 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
         files, unread = split_unread_files(source.files)
         coder.summary.types.skipped.update(unread)
         file_groups = _balance(files, workers)
-        codes = [code for _, code in coder.tables.dry_needling_codes()]
+        codes = dry_needling_codes(coder.tables)
         shared = SharedIndex()
         with context.Pool(processes=workers) as pool:
             # Who may have a session, each process reading its files; then the spill.

@@ -365,11 +365,11 @@ def _canonical_json(value: JSON) -> bytes:
     try:
         fast = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # a non-string key or an int over 64 bits: json.dumps takes both
-        fast = b"\x80"
-    if (
-        fast.isascii()
-        and not any(marker in fast for marker in _MAY_DIFFER)
-        and not (b"e-" in fast and _NEGATIVE_EXPONENT.search(fast))
-    ):
-        return fast
+        return _json_dumps(value)
+    if not fast.isascii() or any(marker in fast for marker in _MAY_DIFFER):
+        return _json_dumps(value)
+    return _json_dumps(value) if b"e-" in fast and _NEGATIVE_EXPONENT.search(fast) else fast
+
+
+def _json_dumps(value: JSON) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()

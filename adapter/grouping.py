@@ -75,7 +75,7 @@ def group_lines_in_memory(lines: Iterable[tuple[str, bytes]], sessions: SessionP
             rtype = line_type(raw)
             if rtype is not None and _skippable(rtype, raw):
                 types.skipped[rtype] += 1
-            elif rtype is not None and sessions is not None and _unneeded(rtype, raw, sessions):
+            elif rtype is not None and sessions is not None and _left_out(patient_hint(rtype, raw), raw, sessions):
                 types.unneeded[rtype] += 1
             else:
                 yield parse_line(raw, where)
@@ -117,10 +117,9 @@ def _sort_item(
     return patient
 
 
-def _unneeded(rtype: str, raw: bytes, sessions: SessionPatients) -> bool:
-    """A whole-looking line whose patient is certain from its bytes and has no session."""
-    patient = patient_hint(rtype, raw)
-    return patient is not None and not sessions.may_have_sessions(patient) and looks_whole(raw)
+def _left_out(patient: str | None, raw: bytes, sessions: SessionPatients | None) -> bool:
+    """A whole-looking line whose patient, certain from its bytes, has no session: not parsed."""
+    return sessions is not None and patient is not None and not sessions.may_have_sessions(patient) and looks_whole(raw)
 
 
 def _drain(by_patient: dict[str, list[JSON]]) -> Iterator[tuple[str, list[JSON]]]:
@@ -231,7 +230,7 @@ def spill_lines_to(
                 patient = _sort_item(item, shared, problems, types, sessions)
                 if patient is None:
                     continue
-            elif sessions is not None and not sessions.may_have_sessions(patient) and looks_whole(raw):
+            elif _left_out(patient, raw, sessions):
                 types.unneeded[str(rtype)] += 1
                 continue
             else:

@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .assemble import assemble_sessions
 from .billing.parties import collect_parties
@@ -30,7 +29,7 @@ from .indexes import SharedIndex
 from .problems import InputProblem
 from .rules import decide
 from .session import Session
-from .session_patients import SessionPatients, find_session_patients
+from .session_patients import dry_needling_codes, find_session_patients
 from .settings import Settings
 from .sinks.base import CaseResult, Sink
 from .sources.base import Source, SourceItem
@@ -278,7 +277,7 @@ def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES, tables: C
     With the tables, an export's patients with no dry-needling Procedure are left out unparsed."""
     if isinstance(source, NdjsonSource):
         files, unread = split_unread_files(source.files)
-        sessions = session_patients_of(files, tables) if tables is not None else None
+        sessions = find_session_patients(files, dry_needling_codes(tables)) if tables is not None else None
         lines = NdjsonSource(files, source.description).lines()
         if spills(source, spill_above):
             grouped = group_ndjson_lines(lines, bucket_count(source), sessions)
@@ -287,11 +286,6 @@ def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES, tables: C
         grouped.types.skipped.update(unread)
         return grouped
     return group_by_patient(source.items())
-
-
-def session_patients_of(files: list[Path], tables: CodingTables) -> SessionPatients | None:
-    """The patients of these NDJSON files that may have a session (session_patients.py)."""
-    return find_session_patients(files, [code for _, code in tables.dry_needling_codes()])
 
 
 @contextmanager

@@ -23,8 +23,11 @@ from pathlib import Path
 from .indexes import patient_of
 from .raw_lines import line_type, looks_whole, patient_hint
 from .sources.ndjson import parse_line
+from .tables import CodingTables
 
 _BITS = 1 << 23  # a megabyte of marks
+_NAME = b'"Procedure"'
+_BLOCK = 8 * 1024 * 1024
 
 
 class SessionPatients:
@@ -55,6 +58,11 @@ class ProcedureScan:
     marks: SessionPatients
     procedures: int = 0
     candidates: int = 0
+
+
+def dry_needling_codes(tables: CodingTables) -> list[str]:
+    """The codes to look for: every dry-needling code of the tables, CPT and local ones (R1)."""
+    return [code for _, code in tables.dry_needling_codes()]
 
 
 def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) -> SessionPatients | None:
@@ -90,7 +98,7 @@ def scan_procedures(files: list[Path], dry_needling_codes: Iterable[str]) -> Pro
             continue
         with path.open("rb", buffering=1 << 20) as handle:
             for number, raw in enumerate(handle, start=1):
-                if b'"Procedure"' not in raw:
+                if _NAME not in raw:
                     continue
                 rtype = line_type(raw)
                 if rtype is not None and rtype != "Procedure":
@@ -100,10 +108,6 @@ def scan_procedures(files: list[Path], dry_needling_codes: Iterable[str]) -> Pro
                     scan.candidates += 1
                     _mark_patient(scan.marks, rtype, raw, f"{path.name} line {number}")
     return scan
-
-
-_NAME = b'"Procedure"'
-_BLOCK = 8 * 1024 * 1024
 
 
 def _mentions_procedure(path: Path) -> bool:

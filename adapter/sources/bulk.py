@@ -49,8 +49,8 @@ log = logging.getLogger("adapter.source")
 
 KICK_OFF = re.compile(r"^(?P<base>https?://[^?#]+?)/(?:Patient/|Group/[A-Za-z0-9\-.]{1,64}/)?\$export(?:\?[^#]*)?$")
 # What the rules read (indexes.py): every type of a patient's record, and the shared ones.
-READ_TYPES = frozenset({*PATIENT_FIELDS, *SHARED_TYPES})  # what case assembly reads
-EXPORT_TYPES = tuple(sorted({*PATIENT_FIELDS, *SHARED_TYPES} - {"Device", "Medication"}))
+READ_TYPES = frozenset({*PATIENT_FIELDS, *SHARED_TYPES})
+EXPORT_TYPES = tuple(sorted(READ_TYPES - {"Device", "Medication"}))
 MAX_REDIRECTS = 3
 
 
