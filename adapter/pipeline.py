@@ -137,16 +137,23 @@ def code_session(session: Session, tables: CodingTables, settings: Settings, now
 
 
 def code_patient(
-    patient: str, resources: list[JSON], shared: SharedIndex, tables: CodingTables, settings: Settings, now: str
+    patient: str,
+    resources: list[JSON],
+    shared: SharedIndex,
+    tables: CodingTables,
+    settings: Settings,
+    now: str,
+    with_parties: bool = True,
 ) -> tuple[list[CaseResult], list[InputProblem]]:
-    """Assemble and code every case of one patient (only sessions on or after `since`)."""
+    """Assemble and code every case of one patient (only sessions on or after `since`); with
+    `with_parties`, each result carries the resources its Claim names (billing/parties.py)."""
     sessions, problems = assemble_sessions(patient, resources, shared, tables, settings.coding)
     since = settings.selection.since
     if since:
         sessions = [s for s in sessions if s.service_date.isoformat() >= since]
     results = [code_session(s, tables, settings, now) for s in sessions]
     claims = [r.claim for r in results if r.claim is not None]
-    if claims:
+    if claims and with_parties:
         parties = collect_parties(claims, resources, shared)
         for result in results:
             result.parties = parties
@@ -205,7 +212,7 @@ class CaseCoder:
         for patient, resources in grouped.groups:
             try:
                 results, problems = code_patient(
-                    patient, resources, grouped.shared, self.tables, self.settings, self.now
+                    patient, resources, grouped.shared, self.tables, self.settings, self.now, self.sink.needs_parties
                 )
             except Exception as error:  # a defect on one patient's data must not stop a backfill
                 self._report_failure(patient, error)

@@ -37,6 +37,8 @@ class ListSource:
 class MemorySink:
     """Collects what a run writes."""
 
+    needs_parties = False
+
     def __init__(self) -> None:
         self.cases: list[CaseResult] = []
         self.problems: list[dict[str, Any]] = []

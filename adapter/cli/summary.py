@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..pipeline import RunSummary
 from ..sinks.base import WriteStats
-from ..sync.worker import SyncSummary
+
+if TYPE_CHECKING:  # the sync worker brings the FHIR client (requests): `run` never needs it
+    from ..sync.worker import SyncSummary
 
 
 def print_summary(

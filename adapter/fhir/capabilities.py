@@ -12,9 +12,12 @@ answers more than it declares costs a few requests more, never a wrong search.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..fhirjson import JSON, objects, text
-from .client import FhirClient
+
+if TYPE_CHECKING:  # the client brings requests and PyJWT: imported where one is made
+    from .client import FhirClient
 
 COMBINATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
 # Parameters that shape a result rather than select it; a server need not declare them.

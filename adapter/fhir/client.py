@@ -19,8 +19,8 @@ import requests
 
 from .auth import Auth, NoAuth
 from .errors import ForeignHostError, ProtocolError, error_for_status
+from .retry_after import parse_retry_after as parse_retry_after
 from .transport import JSON, Answer, Params, RetryPolicy, Transport
-from .transport import parse_retry_after as parse_retry_after
 
 __all__ = ["FhirClient", "RetryPolicy", "next_link", "outcome_message", "parse_retry_after"]
 FHIR_JSON = "application/fhir+json"

@@ -9,7 +9,6 @@ credentials elsewhere. What a status means (an error, a re-authentication) is th
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import Any
 import requests
 
 from .errors import ProtocolError, ResponseTooLarge, TransportError
+from .retry_after import parse_retry_after
 
 log = logging.getLogger("adapter.fhir")
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -178,17 +178,3 @@ def _save(response: requests.Response, path: Path) -> None:
             handle.write(chunk)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds or as an HTTP-date, as seconds from now (never negative)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

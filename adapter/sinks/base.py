@@ -40,6 +40,10 @@ class CaseResult:
 class Sink(Protocol):
     """Where coded cases and input problems go (files or a FHIR server)."""
 
+    # Whether write_case reads CaseResult.parties: the billing formats do, and coding gathers
+    # them only for a sink that does (a tenth of the coding time, bench/run.py).
+    needs_parties: bool
+
     def write_case(self, result: CaseResult) -> None: ...
 
     def write_problem(self, outcome: JSON) -> None: ...

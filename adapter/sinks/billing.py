@@ -52,6 +52,8 @@ class Change:
 class BillingSink(ABC):
     """The shared half of a billing sink; `send` (the format's own half) carries the changes."""
 
+    needs_parties = True
+
     format_name = "billing"
 
     def __init__(self, target: Path | None, ledger: ExportLedger, settings: BillingSettings, fees: FeeSchedule) -> None:

@@ -38,6 +38,8 @@ def refuse_overwriting_source(directory: Path, inputs: list[Path]) -> None:
 class FileSink:
     """Writes one NDJSON file per output resource type into a directory."""
 
+    needs_parties = False
+
     def __init__(self, directory: Path, validate: bool = False) -> None:
         self.directory = directory
         self.validate = validate

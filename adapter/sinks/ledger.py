@@ -32,6 +32,8 @@ CANCEL_REASON = (
 class LedgerSink:
     """Writes only what changed since the ledger's last pass (see the module docstring)."""
 
+    needs_parties = False
+
     def __init__(self, directory: Path, since: str | None = None, validate: bool = False) -> None:
         self.directory = directory
         self.since = since

@@ -16,6 +16,7 @@ entries are never split across two.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from .. import systems
 from ..build import (
@@ -23,7 +24,6 @@ from ..build import (
     claim_fingerprint,
     provenance_id,
 )
-from ..fhir.client import FhirClient
 from ..fhir.errors import ClientError, ConflictError, ServerError
 from ..fhirjson import JSON, objects
 from .base import CaseResult, WriteStats
@@ -41,11 +41,16 @@ from .plan import (
 )
 from .validation import describe, invalid_reason
 
+if TYPE_CHECKING:  # the client brings requests and PyJWT: imported where one is made
+    from ..fhir.client import FhirClient
+
 log = logging.getLogger("adapter.sink")
 
 
 class ServerSink:
     """Writes coded cases to a FHIR server in transactions, exactly once (see the module docstring)."""
+
+    needs_parties = False
 
     def __init__(
         self, client: FhirClient, batch_cases: int = 200, entries_per_transaction: int = 50, since: str | None = None

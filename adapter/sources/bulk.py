@@ -30,13 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import orjson
 
-from ..fhir.client import FhirClient
 from ..fhir.errors import ClientError, ProtocolError, error_for_status
-from ..fhir.transport import parse_retry_after
+from ..fhir.retry_after import parse_retry_after
 from ..fhirjson import JSON, obj, objects, text
 from ..indexes import PATIENT_FIELDS, SHARED_TYPES
 from ..problems import InputProblem
@@ -44,6 +44,9 @@ from ..settings import BulkSettings
 from .base import SourceError, is_fhir_resource_type
 from .ndjson import NdjsonSource
 from .patients import PatientReader
+
+if TYPE_CHECKING:  # the client brings requests and PyJWT: imported where one is made
+    from ..fhir.client import FhirClient
 
 log = logging.getLogger("adapter.source")
 

@@ -15,12 +15,15 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..fhir.capabilities import ServerCapabilities
-from ..fhir.client import FhirClient
 from ..fhir.errors import ClientError
 from ..fhirjson import JSON, codings, logical_target, obj, objects, reference, resource_key
 from .base import SourceError
+
+if TYPE_CHECKING:  # the client brings requests and PyJWT: imported where one is made
+    from ..fhir.client import FhirClient
 
 log = logging.getLogger("adapter.source")
 

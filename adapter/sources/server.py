@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from .. import systems
-from ..fhir.client import FhirClient
 from ..fhirjson import JSON, logical_target, obj, objects, reference, resource_key
+
+if TYPE_CHECKING:  # the client brings requests and PyJWT: imported where one is made
+    from ..fhir.client import FhirClient
 
 log = logging.getLogger("adapter.source")
 
