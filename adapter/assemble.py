@@ -98,13 +98,15 @@ class _Assembler:
         # resource of the patient, into a cycle that only the cyclic collector frees.
         self.resolve = _Resolver(index, shared, self.problems)
         self.clinicians = ClinicianFinder(shared, self.resolve, self.problems)
+        # The rendering clinician found for each Procedure, which its session bills under.
+        self.clinicians_of_procedures: dict[str, Clinician | None] = {}
 
     # -- facts of single resources ------------------------------------------------------------
 
-    def procedure_facts(self, resource: JSON) -> ProcedureFacts | None:
-        """What the rules need of one Procedure; None (and a problem) when it has no date of service."""
+    def procedure_facts(self, resource: JSON, codes: tuple[tuple[str, str], ...]) -> ProcedureFacts | None:
+        """What the rules need of one Procedure (its `codes` read once, by assemble_sessions);
+        None (and a problem) when it has no date of service."""
         key = resource_key(resource) or "Procedure/?"
-        codes = tuple(codings(resource.get("code")))
         kind = self.tables.kind_of(codes)
         encounter = self.resolve(resource.get("encounter"), key, "encounter")
         if encounter and not encounter.startswith("Encounter/"):
@@ -126,6 +128,7 @@ class _Assembler:
             return None
         status = text(resource.get("status")) or ""
         clinician = self.clinician_of(resource, encounter)
+        self.clinicians_of_procedures[key] = clinician
         return ProcedureFacts(
             reference=key,
             version=version_of(resource),
@@ -368,12 +371,6 @@ class _Assembler:
         return text(encounter.get("status")) if encounter else None
 
 
-def _is_dry_needling(resource: JSON, tables: CodingTables) -> bool:
-    return resource.get("resourceType") == "Procedure" and tables.kind_of(tuple(codings(resource.get("code")))) == (
-        "dry-needling"
-    )
-
-
 def assemble_sessions(
     patient: str,
     resources: Iterable[JSON],
@@ -383,17 +380,23 @@ def assemble_sessions(
 ) -> tuple[list[Session], list[InputProblem]]:
     """Build every dry-needling case of one patient (R3), reporting what could not be used."""
     resources = list(resources)
-    if not any(_is_dry_needling(r, tables) for r in resources):
+    procedures = [
+        (resource, tuple(codings(resource.get("code"))))
+        for resource in resources
+        if resource.get("resourceType") == "Procedure"
+    ]
+    if not any(tables.kind_of(codes) == "dry-needling" for _, codes in procedures):
         # Most patients of a real export have none (R1): nothing to index or assemble, and
         # nothing to report, since every problem assembly reports concerns a session.
         return [], []
     index = PatientIndex(resources)
     assembler = _Assembler(patient, index, shared, tables, coding or CodingSettings())
-    raw_procedures = index.by_type.get("Procedure", [])
     facts: list[ProcedureFacts] = []
     raw_by_ref: dict[str, JSON] = {}
-    for resource in raw_procedures:
-        procedure = assembler.procedure_facts(resource)
+    for resource, codes in procedures:
+        if resource_key(resource) is None:
+            continue  # PatientIndex leaves it out too: nothing can reference it
+        procedure = assembler.procedure_facts(resource, codes)
         if procedure is not None:
             facts.append(procedure)
             raw_by_ref[procedure.reference] = resource
@@ -408,11 +411,10 @@ def assemble_sessions(
     sessions = []
     for (day, clinician_key), procedures in sorted(cases.items()):
         refs = {p.reference for p in procedures}
-        raw = [raw_by_ref[r] for r in sorted(refs)]
+        ordered = sorted(refs)
+        raw = [raw_by_ref[r] for r in ordered]
         encounters = sorted({p.encounter for p in procedures if p.encounter})
-        clinician = assembler.clinician_of(
-            raw[0], next(p for p in procedures if p.reference == sorted(refs)[0]).encounter
-        )
+        clinician = assembler.clinicians_of_procedures[ordered[0]]
         others = tuple(
             sorted(
                 other_key

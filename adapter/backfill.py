@@ -45,7 +45,7 @@ _CodeTask = tuple[list[Path], Path]
 # What every bucket of one run is coded with, given to each coding process once when it starts
 # (a fork inherits it): shipped with every bucket, a real export's shared clinicians and
 # organizations were pickled dozens of times, which made two processes slower than one.
-_Coding = tuple[SharedIndex, Settings, CodingTables, str]
+_Coding = tuple[SharedIndex, Settings, CodingTables, str, bool]
 _coding: _Coding | None = None
 
 
@@ -127,7 +127,7 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
         code_tasks: list[_CodeTask] = [
             ([paths[i] for _, paths, _ in spill_tasks], Path(work) / f"part-{i}") for i in range(buckets)
         ]
-        coding: _Coding = (shared, coder.settings, coder.tables, coder.now)
+        coding: _Coding = (shared, coder.settings, coder.tables, coder.now, sink.validate)
         with context.Pool(processes=workers, initializer=_start_coding, initargs=(coding,)) as pool:
             for task, summary in zip(code_tasks, pool.imap(_code_bucket, code_tasks), strict=True):
                 coder.summary.merge(summary)
@@ -161,9 +161,9 @@ def _start_coding(coding: _Coding) -> None:
 def _code_bucket(task: _CodeTask) -> RunSummary:
     paths, part = task
     assert _coding is not None, "a coding process starts with _start_coding"
-    shared, settings, tables, now = _coding
+    shared, settings, tables, now, validate = _coding
     problems: list[InputProblem] = []
-    coder = CaseCoder(FileSink(part), settings, tables, now)
+    coder = CaseCoder(FileSink(part, validate=validate, durable=False), settings, tables, now)
     with cyclic_gc_paused():
         coder.code_grouped(Grouped(shared, problems, read_bucket(paths, problems)))
     return coder.finish()

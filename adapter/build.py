@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,8 +37,12 @@ ADAPTER_DEVICE = {
 
 def case_id(session: Session) -> str:
     """A stable id from the case key alone (R3): reruns and amendments address the same Claim."""
-    digest = hashlib.sha256("|".join(session.key).encode("utf-8")).hexdigest()
-    return f"dn-{digest[:40]}"
+    return _case_id_of(session.key)
+
+
+@lru_cache(maxsize=64)  # a case's Claim, Task, Provenance and warnings each ask for it
+def _case_id_of(key: tuple[str, str, str]) -> str:
+    return f"dn-{hashlib.sha256('|'.join(key).encode('utf-8')).hexdigest()[:40]}"
 
 
 def case_identifier(session: Session) -> JSON:

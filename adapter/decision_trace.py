@@ -31,7 +31,13 @@ class Trace:
 def trace_extension(decision: Decision) -> JSON:
     """The decision-trace extension for the Provenance of this decision's Claim."""
     parts: list[JSON] = [{"url": "outcome", "valueCode": decision.outcome}]
-    parts += [_complex("step", rule=("valueCode", s.rule), decided=("valueString", s.decided)) for s in decision.steps]
+    parts += [
+        {
+            "url": "step",
+            "extension": [{"url": "rule", "valueCode": s.rule}, {"url": "decided", "valueString": s.decided}],
+        }
+        for s in decision.steps
+    ]
     for counted in decision.counted:
         sub = [
             {"url": "name", "valueString": counted.muscle.muscle},
@@ -39,10 +45,20 @@ def trace_extension(decision: Decision) -> JSON:
         ] + [{"url": "source", "valueString": source} for source in counted.sources]
         parts.append({"url": "muscle", "extension": sub})
     parts += [
-        _complex("notCounted", site=("valueString", u.origin), why=("valueString", u.why)) for u in decision.not_counted
+        {
+            "url": "notCounted",
+            "extension": [{"url": "site", "valueString": u.origin}, {"url": "why", "valueString": u.why}],
+        }
+        for u in decision.not_counted
     ]
     for kind, findings in (("hold", decision.holds), ("warning", decision.warnings)):
-        parts += [_complex(kind, rule=("valueCode", f.rule), message=("valueString", f.message)) for f in findings]
+        parts += [
+            {
+                "url": kind,
+                "extension": [{"url": "rule", "valueCode": f.rule}, {"url": "message", "valueString": f.message}],
+            }
+            for f in findings
+        ]
     return {"url": systems.DECISION_TRACE, "extension": parts}
 
 
@@ -71,10 +87,6 @@ def read_trace(provenance: JSON) -> Trace | None:
         elif url in findings:
             findings[str(url)].append(Finding(_one(values, "rule"), _one(values, "message")))
     return Trace(outcome, tuple(steps), tuple(counted), tuple(not_counted), *map(tuple, findings.values()))
-
-
-def _complex(url: str, **values: tuple[str, str]) -> JSON:
-    return {"url": url, "extension": [{"url": name, kind: value} for name, (kind, value) in values.items()]}
 
 
 def _values(part: JSON) -> dict[str, list[str]]:

@@ -90,7 +90,9 @@ class CodingTables:
 
     def kind_of(self, codes: Iterable[tuple[str, str]]) -> str | None:
         """The kind of a procedure from its codes: dry-needling, acupuncture, ... (R1)."""
-        kinds = {self.procedure_kinds.get(pair) for pair in codes} - {None}
+        kinds = [kind for pair in codes if (kind := self.procedure_kinds.get(pair))]
+        if not kinds:
+            return None
         for preferred in ("acupuncture", "trigger-point-injection", "dry-needling"):
             if preferred in kinds:
                 return preferred

@@ -99,11 +99,12 @@ def decide(session: Session, tables: CodingTables, settings: CodingSettings) -> 
 
 
 _RULE_ORDER = ("R1", "R2", "R2a", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11")
+_RULE_RANK = {rule: rank for rank, rule in enumerate(_RULE_ORDER)}
 
 
 def _in_rule_order(steps: list[Step]) -> tuple[Step, ...]:
     """The trace reads in the order of rules.md; within a rule, in the order it decided."""
-    return tuple(sorted(steps, key=lambda s: _RULE_ORDER.index(s.rule) if s.rule in _RULE_ORDER else len(_RULE_ORDER)))
+    return tuple(sorted(steps, key=lambda s: _RULE_RANK.get(s.rule, len(_RULE_ORDER))))
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

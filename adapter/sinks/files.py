@@ -36,13 +36,18 @@ def refuse_overwriting_source(directory: Path, inputs: list[Path]) -> None:
 
 
 class FileSink:
-    """Writes one NDJSON file per output resource type into a directory."""
+    """Writes one NDJSON file per output resource type into a directory.
+
+    `durable`: closing waits until the files are on disk (fsync). A parallel worker's part files
+    are not: they are copied into the run's own sink, which is, and deleted at once.
+    """
 
     needs_parties = False
 
-    def __init__(self, directory: Path, validate: bool = False) -> None:
+    def __init__(self, directory: Path, validate: bool = False, durable: bool = True) -> None:
         self.directory = directory
         self.validate = validate
+        self.durable = durable
         directory.mkdir(parents=True, exist_ok=True)
         self._handles: dict[str, IO[bytes]] = {
             rtype: (directory / f".{rtype}.ndjson.partial").open("wb", buffering=WRITE_BUFFER) for rtype in OUTPUT_TYPES
@@ -89,7 +94,8 @@ class FileSink:
     def close(self) -> None:
         for rtype, handle in self._handles.items():
             handle.flush()
-            os.fsync(handle.fileno())
+            if self.durable:
+                os.fsync(handle.fileno())
             handle.close()
             os.replace(self.directory / f".{rtype}.ndjson.partial", self.directory / f"{rtype}.ndjson")
 

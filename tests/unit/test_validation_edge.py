@@ -10,9 +10,13 @@ import pytest
 
 import adapter.build
 import adapter.pipeline
+from adapter.backfill import code_everything
 from adapter.cli import main
+from adapter.settings import Settings
+from adapter.sinks.files import FileSink
 from adapter.sinks.server import ServerSink
 from adapter.sinks.validation import invalid_reason
+from adapter.sources.ndjson import NdjsonSource
 from tests.factory import LEFT, TRAPEZIUS, Case, site
 
 GOOD = adapter.build.build_claim
@@ -93,3 +97,20 @@ def test_run_validate_refuses_the_case_and_says_why(monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "out" / "Provenance.ndjson").read_text() == ""
     outcomes = (tmp_path / "out" / "OperationOutcome.ndjson").read_text()
     assert "not written, not valid R4: Claim/" in outcomes and "quantity" in outcomes
+
+
+def test_run_validate_holds_on_every_core_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A big export is coded by worker processes into part files: --validate must reach them."""
+    case = Case("x")
+    case.procedure("p1", [site(TRAPEZIUS, LEFT)])
+    export = tmp_path / "export"
+    export.mkdir()
+    for resource in case.resources():
+        with (export / f"{resource['resourceType']}.ndjson").open("a") as out:
+            out.write(json.dumps(resource) + "\n")
+    monkeypatch.setattr(adapter.pipeline, "build_claim", broken_claim)  # the forked workers inherit it
+    source = NdjsonSource(sorted(export.glob("*.ndjson")), str(export))
+    summary = code_everything(source, FileSink(tmp_path / "out", validate=True), Settings(), workers=2, spill_above=0)
+    assert summary.sessions == 1
+    assert (tmp_path / "out" / "Claim.ndjson").read_text() == ""
+    assert "not written, not valid R4: Claim/" in (tmp_path / "out" / "OperationOutcome.ndjson").read_text()
