@@ -380,12 +380,12 @@ def assemble_sessions(
 ) -> tuple[list[Session], list[InputProblem]]:
     """Build every dry-needling case of one patient (R3), reporting what could not be used."""
     resources = list(resources)
-    procedures = [
+    coded_procedures = [
         (resource, tuple(codings(resource.get("code"))))
         for resource in resources
         if resource.get("resourceType") == "Procedure"
     ]
-    if not any(tables.kind_of(codes) == "dry-needling" for _, codes in procedures):
+    if not any(tables.kind_of(codes) == "dry-needling" for _, codes in coded_procedures):
         # Most patients of a real export have none (R1): nothing to index or assemble, and
         # nothing to report, since every problem assembly reports concerns a session.
         return [], []
@@ -393,7 +393,7 @@ def assemble_sessions(
     assembler = _Assembler(patient, index, shared, tables, coding or CodingSettings())
     facts: list[ProcedureFacts] = []
     raw_by_ref: dict[str, JSON] = {}
-    for resource, codes in procedures:
+    for resource, codes in coded_procedures:
         if resource_key(resource) is None:
             continue  # PatientIndex leaves it out too: nothing can reference it
         procedure = assembler.procedure_facts(resource, codes)
