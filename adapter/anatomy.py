@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Final
 
 from . import systems
 from .fhirjson import JSON, as_list, codes_in, codings, objects, reference, resource_key, text
 from .problems import InputProblem
 from .session import Muscle, SiteInput
 from .tables import CodingTables
+from .value import Value
 
 FindResource = Callable[[str | None], JSON | None]
 
@@ -29,14 +30,23 @@ _SIDE_CODES = _LEFT | _RIGHT | {systems.BILATERAL}
 _TERM = re.compile(r"\|[^|]*\|")
 
 
-@dataclass(frozen=True)
-class SiteReading:
+class SiteReading(Value):
     """What one documented site contributes: muscles, or an unresolved reason, and warnings."""
 
-    origin: str
-    muscles: tuple[Muscle, ...] = ()
-    unresolved: str | None = None
-    warnings: tuple[str, ...] = ()
+    def __init__(
+        self,
+        origin: str,
+        muscles: tuple[Muscle, ...] = (),
+        unresolved: str | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        self.origin: Final = origin
+        self.muscles: Final = muscles
+        self.unresolved: Final = unresolved
+        self.warnings: Final = warnings
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.origin, self.muscles, self.unresolved, self.warnings)
 
 
 def sites_of_procedure(resource: JSON, key: str, find: FindResource, problems: list[InputProblem]) -> list[SiteInput]:

@@ -8,28 +8,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Final
+
+from .value import Value
 
 
-@dataclass(frozen=True)
-class SiteInput:
+class SiteInput(Value):
     """One documented body site, before mapping: codings, text and laterality qualifiers.
 
     `origin` names where it came from (e.g. 'Procedure/p1 bodySite[0]'), for messages.
     """
 
-    origin: str
-    codings: tuple[tuple[str, str], ...] = ()
-    text: str | None = None
-    laterality: tuple[str, ...] = ()
-    problem: str | None = None
+    def __init__(
+        self,
+        origin: str,
+        codings: tuple[tuple[str, str], ...] = (),
+        text: str | None = None,
+        laterality: tuple[str, ...] = (),
+        problem: str | None = None,
+    ) -> None:
+        self.origin: Final = origin
+        self.codings: Final = codings
+        self.text: Final = text
+        self.laterality: Final = laterality
+        self.problem: Final = problem
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.origin, self.codings, self.text, self.laterality, self.problem)
 
 
-@dataclass(frozen=True)
-class Muscle:
+class Muscle(Value):
     """A countable muscle: the muscle concept and its side (left, right or none) (R4)."""
 
-    muscle: str
-    side: str
+    def __init__(self, muscle: str, side: str) -> None:
+        self.muscle: Final = muscle
+        self.side: Final = side
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.muscle, self.side)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ STAMP = TARGET / ".source-hash"
 COMPILED_MODULES = (
     "adapter/fhirjson.py",
     "adapter/systems.py",
+    "adapter/value.py",
     "adapter/problems.py",
     "adapter/session.py",
     "adapter/anatomy.py",

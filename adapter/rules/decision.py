@@ -3,46 +3,59 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from ..session import CoverageFacts, Diagnosis, Muscle
+from ..value import Value
 
 Outcome = Literal["claim_line", "hold_for_review", "no_claim_line"]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Value):
     """A hold reason or a warning, with the rule that raised it."""
 
-    rule: str
-    message: str
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule: Final = rule
+        self.message: Final = message
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.rule, self.message)
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.message}"
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Value):
     """One line of the decision trace: a rule and what it decided for this case, in words."""
 
-    rule: str
-    decided: str
+    def __init__(self, rule: str, decided: str) -> None:
+        self.rule: Final = rule
+        self.decided: Final = decided
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.rule, self.decided)
 
 
-@dataclass(frozen=True)
-class CountedMuscle:
+class CountedMuscle(Value):
     """A muscle the count includes, and every documented site it was read from (R4)."""
 
-    muscle: Muscle
-    sources: tuple[str, ...]
+    def __init__(self, muscle: Muscle, sources: tuple[str, ...]) -> None:
+        self.muscle: Final = muscle
+        self.sources: Final = sources
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.muscle, self.sources)
 
 
-@dataclass(frozen=True)
-class UncountedSite:
+class UncountedSite(Value):
     """A documented site the count leaves out, and why (region, unknown code, text, injected)."""
 
-    origin: str
-    why: str
+    def __init__(self, origin: str, why: str) -> None:
+        self.origin: Final = origin
+        self.why: Final = why
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.origin, self.why)
 
 
 @dataclass
