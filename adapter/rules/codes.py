@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .. import systems
 from ..session import ProcedureFacts
 from .decision import Finding, Findings
@@ -13,12 +11,19 @@ ONE_OR_TWO_MUSCLES = "20560"
 THREE_OR_MORE_MUSCLES = "20561"
 
 
-@dataclass
 class CodeChoice(Findings):
     """The chosen CPT code (or none), and whether the case has no line at all."""
 
-    cpt: str | None = None
-    no_line: bool = False
+    def __init__(
+        self,
+        holds: list[Finding] | None = None,
+        warnings: list[Finding] | None = None,
+        cpt: str | None = None,
+        no_line: bool = False,
+    ) -> None:
+        super().__init__(holds, warnings)
+        self.cpt = cpt
+        self.no_line = no_line
 
 
 def choose_code(count: MuscleCount) -> CodeChoice:

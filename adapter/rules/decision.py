@@ -58,15 +58,15 @@ class UncountedSite(Value):
         return (self.origin, self.why)
 
 
-@dataclass
 class Findings:
     """What a rule found: reasons to hold the case, warnings, and what it decided (the trace).
     Every rule returns this shape (or a result that extends it with what it chose), and decide
-    merges them in order."""
+    merges them in order. A plain class, as its subclasses are, for mypyc (value.py says why)."""
 
-    holds: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
+    def __init__(self, holds: list[Finding] | None = None, warnings: list[Finding] | None = None) -> None:
+        self.holds: list[Finding] = [] if holds is None else holds
+        self.warnings: list[Finding] = [] if warnings is None else warnings
+        self.steps: list[Step] = []
 
     def merge(self, other: Findings) -> None:
         self.holds += other.holds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from ..session import Diagnosis, Session
 from .decision import Finding, Findings
@@ -18,9 +18,12 @@ def dotted_icd10cm(code: str) -> str:
     return f"{compact[:3]}.{compact[3:]}" if len(compact) > 3 else compact
 
 
-@dataclass
 class DiagnosisChoice(Findings):
-    diagnoses: list[Diagnosis] = field(default_factory=list)
+    """The diagnoses the Claim names, in order (R9)."""
+
+    def __init__(self, holds: list[Finding] | None = None, diagnoses: list[Diagnosis] | None = None) -> None:
+        super().__init__(holds)
+        self.diagnoses: list[Diagnosis] = [] if diagnoses is None else diagnoses
 
 
 def choose_diagnoses(session: Session) -> DiagnosisChoice:

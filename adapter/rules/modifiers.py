@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .. import systems
 from ..anatomy import read_site
@@ -19,16 +18,20 @@ CPT_MODIFIERS = frozenset({"25", "50", "59", "76", "77"})
 EVALUATION_AND_MANAGEMENT = frozenset(f"992{n:02d}" for n in range(2, 16))
 
 
-@dataclass
 class ModifierChoice(Findings):
-    modifiers: tuple[str, ...] = ()
+    """The modifiers of the line, in order (R7, R8)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modifiers: tuple[str, ...] = ()
 
 
-@dataclass
 class RoleChoice(Findings):
     """The NUCC taxonomies of the role the clinician rendered under (R7)."""
 
-    taxonomies: frozenset[str] = frozenset()
+    def __init__(self, holds: list[Finding] | None = None, taxonomies: frozenset[str] = frozenset()) -> None:
+        super().__init__(holds)
+        self.taxonomies = taxonomies
 
 
 # NUCC: 225100000X physical therapist and its specialisations 2251xxxxxX (e.g. 2251X0800X

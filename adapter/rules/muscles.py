@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..anatomy import distinct_muscles, read_site
 from ..session import Muscle, ProcedureFacts, Session, SiteInput
 from ..tables import CodingTables
@@ -11,21 +9,22 @@ from .decision import CountedMuscle, Finding, Findings, UncountedSite
 from .status import IGNORED_SUPPORTING
 
 
-@dataclass
 class MuscleCount(Findings):
     """The muscles counted for a case, the sites that could not be, and why."""
 
-    muscles: list[Muscle] = field(default_factory=list)
-    unresolved: list[str] = field(default_factory=list)
-    injection_tasks: list[Finding] = field(default_factory=list)
-    removed_by_injection: list[Muscle] = field(default_factory=list)
-    counted_procedures: list[str] = field(default_factory=list)
-    counted_observations: list[str] = field(default_factory=list)
-    everything_was_injection: bool = False
-    counted: list[CountedMuscle] = field(default_factory=list)
-    not_counted: list[UncountedSite] = field(default_factory=list)
-    # Where each (muscle, side) was read from, in documented order.
-    read_from: dict[Muscle, list[str]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        super().__init__()
+        self.muscles: list[Muscle] = []
+        self.unresolved: list[str] = []
+        self.injection_tasks: list[Finding] = []
+        self.removed_by_injection: list[Muscle] = []
+        self.counted_procedures: list[str] = []
+        self.counted_observations: list[str] = []
+        self.everything_was_injection = False
+        self.counted: list[CountedMuscle] = []
+        self.not_counted: list[UncountedSite] = []
+        # Where each (muscle, side) was read from, in documented order.
+        self.read_from: dict[Muscle, list[str]] = {}
 
 
 def count_muscles(session: Session, procedures: list[ProcedureFacts], tables: CodingTables) -> MuscleCount:

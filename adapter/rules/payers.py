@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import timedelta
 
 from ..session import CoverageFacts, Diagnosis, Session
@@ -20,16 +19,27 @@ LAST_COVERED_SESSION = 20
 LOOKBACK = timedelta(days=365)
 
 
-@dataclass
 class PayerResult(Findings):
-    coverage: CoverageFacts | None = None
-    modifiers: tuple[str, ...] = ()
-    patient_liable: bool = False
+    """What the payer's rules add to the line: modifiers, and whether the patient is liable (R8)."""
+
+    def __init__(self, coverage: CoverageFacts | None = None) -> None:
+        super().__init__()
+        self.coverage = coverage
+        self.modifiers: tuple[str, ...] = ()
+        self.patient_liable = False
 
 
-@dataclass
 class CoverageChoice(Findings):
-    coverage: CoverageFacts | None = None
+    """The Coverage the Claim bills (R8)."""
+
+    def __init__(
+        self,
+        holds: list[Finding] | None = None,
+        warnings: list[Finding] | None = None,
+        coverage: CoverageFacts | None = None,
+    ) -> None:
+        super().__init__(holds, warnings)
+        self.coverage = coverage
 
 
 def choose_coverage(session: Session) -> CoverageChoice:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..session import ProcedureFacts, Session
 from .decision import Finding, Findings
 
@@ -16,13 +14,14 @@ HELD_ENCOUNTER = frozenset({"cancelled", "entered-in-error"})
 IGNORED_SUPPORTING = frozenset({"entered-in-error", "not-done", "cancelled"})
 
 
-@dataclass
 class StatusSplit(Findings):
     """The session's dry-needling Procedures sorted by what their status allows."""
 
-    billable: list[ProcedureFacts] = field(default_factory=list)
-    held: list[ProcedureFacts] = field(default_factory=list)
-    ignored: list[ProcedureFacts] = field(default_factory=list)
+    def __init__(self) -> None:
+        super().__init__()
+        self.billable: list[ProcedureFacts] = []
+        self.held: list[ProcedureFacts] = []
+        self.ignored: list[ProcedureFacts] = []
 
     @property
     def nothing_billable(self) -> bool:
