@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,18 @@ def test_sync_state_is_per_server_and_never_moves_back(tmp_path: Path) -> None:
     again = SyncState(tmp_path, "http://a.example/fhir/")
     assert again.watermark("Procedure") == "2025-01-02T00:00:00.000Z"
     again.close()
+
+
+def test_a_run_on_files_never_imports_the_http_client(tmp_path: Path) -> None:
+    """requests and PyJWT were a third of a second of every run's start (docs/performance.md);
+    a run that reads and writes files has no use for them."""
+    code = (
+        "import sys; from adapter.cli import main; "
+        "code = main(['run', '--sink', sys.argv[1], '--log-level', 'error']); "
+        "print(code, sorted(m for m in ('requests', 'jwt', 'urllib3') if m in sys.modules))"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.splitlines()[-1] == "0 []"
+    assert (tmp_path / "out" / "Claim.ndjson").read_text()
