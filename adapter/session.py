@@ -48,41 +48,81 @@ class Muscle(Value):
         return (self.muscle, self.side)
 
 
-@dataclass(frozen=True)
-class ProcedureFacts:
-    """A Procedure as the rules see it."""
+class ProcedureFacts(Value):
+    """A Procedure as the rules see it. `date_in_utc`: the date came from a UTC time with no
+    clinic time zone known, so it may be off by one (R2a)."""
 
-    reference: str
-    version: str | None
-    status: str
-    kind: str | None
-    codes: tuple[tuple[str, str], ...]
-    service_date: date | None
-    encounter: str | None
-    clinician: str | None
-    sites: tuple[SiteInput, ...] = ()
-    has_injectate: bool = False
-    modifier_extensions: tuple[str, ...] = ()
-    # The date came from a UTC time with no clinic time zone known, so it may be off by one (R2a).
-    date_in_utc: bool = False
+    def __init__(
+        self,
+        reference: str,
+        version: str | None,
+        status: str,
+        kind: str | None,
+        codes: tuple[tuple[str, str], ...],
+        service_date: date | None,
+        encounter: str | None,
+        clinician: str | None,
+        sites: tuple[SiteInput, ...] = (),
+        has_injectate: bool = False,
+        modifier_extensions: tuple[str, ...] = (),
+        date_in_utc: bool = False,
+    ) -> None:
+        self.reference: Final = reference
+        self.version: Final = version
+        self.status: Final = status
+        self.kind: Final = kind
+        self.codes: Final = codes
+        self.service_date: Final = service_date
+        self.encounter: Final = encounter
+        self.clinician: Final = clinician
+        self.sites: Final = sites
+        self.has_injectate: Final = has_injectate
+        self.modifier_extensions: Final = modifier_extensions
+        self.date_in_utc: Final = date_in_utc
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.reference,
+            self.version,
+            self.status,
+            self.kind,
+            self.codes,
+            self.service_date,
+            self.encounter,
+            self.clinician,
+            self.sites,
+            self.has_injectate,
+            self.modifier_extensions,
+            self.date_in_utc,
+        )
 
 
-@dataclass(frozen=True)
-class ObservationFacts:
+class ObservationFacts(Value):
     """An Observation partOf a dry-needling Procedure, with the site it documents (R4)."""
 
-    reference: str
-    version: str | None
-    status: str
-    part_of: str
-    sites: tuple[SiteInput, ...] = ()
+    def __init__(
+        self, reference: str, version: str | None, status: str, part_of: str, sites: tuple[SiteInput, ...] = ()
+    ) -> None:
+        self.reference: Final = reference
+        self.version: Final = version
+        self.status: Final = status
+        self.part_of: Final = part_of
+        self.sites: Final = sites
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.reference, self.version, self.status, self.part_of, self.sites)
 
 
-@dataclass(frozen=True)
-class EncounterFacts:
-    reference: str
-    version: str | None
-    status: str
+class EncounterFacts(Value):
+    """An Encounter of the case: its status holds or voids the case (R2)."""
+
+    def __init__(self, reference: str, version: str | None, status: str) -> None:
+        self.reference: Final = reference
+        self.version: Final = version
+        self.status: Final = status
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.reference, self.version, self.status)
 
 
 @dataclass(frozen=True)

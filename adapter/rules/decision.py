@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ..session import CoverageFacts, Diagnosis, Muscle
@@ -78,29 +77,53 @@ class Findings:
         self.steps.append(Step(rule, text))
 
 
-@dataclass
 class Decision:
-    """The outcome for one case: the line (if any), the holds and the warnings (R11)."""
+    """The outcome for one case: the line (if any), the holds and the warnings (R11).
 
-    outcome: Outcome
-    cpt: str | None = None
-    modifiers: tuple[str, ...] = ()
-    muscles: tuple[Muscle, ...] = ()
-    holds: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-    # Task reasons that are not holds: an injectate recorded on a Procedure (R5). With no line the
-    # case has no Claim; with one, the Task is focused on that Procedure and the Claim stays active.
-    no_claim_tasks: list[Finding] = field(default_factory=list)
-    counted_procedures: tuple[str, ...] = ()
-    counted_observations: tuple[str, ...] = ()
-    diagnoses: tuple[Diagnosis, ...] = ()
-    coverage: CoverageFacts | None = None
-    rules_fired: frozenset[str] = frozenset()
-    taxonomies: frozenset[str] = frozenset()  # of the role the clinician rendered under (R7)
-    patient_liable: bool = False  # Medicare's non-covered path (R8)
-    steps: tuple[Step, ...] = ()  # the decision trace, rule by rule
-    counted: tuple[CountedMuscle, ...] = ()
-    not_counted: tuple[UncountedSite, ...] = ()
+    `no_claim_tasks`: Task reasons that are not holds, an injectate recorded on a Procedure (R5).
+    With no line the case has no Claim; with one, the Task is focused on that Procedure and the
+    Claim stays active. `taxonomies`: of the role the clinician rendered under (R7);
+    `patient_liable`: Medicare's non-covered path (R8); `steps`: the decision trace, rule by rule.
+    A plain class for mypyc (value.py says why).
+    """
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        cpt: str | None = None,
+        modifiers: tuple[str, ...] = (),
+        muscles: tuple[Muscle, ...] = (),
+        holds: list[Finding] | None = None,
+        warnings: list[Finding] | None = None,
+        no_claim_tasks: list[Finding] | None = None,
+        counted_procedures: tuple[str, ...] = (),
+        counted_observations: tuple[str, ...] = (),
+        diagnoses: tuple[Diagnosis, ...] = (),
+        coverage: CoverageFacts | None = None,
+        rules_fired: frozenset[str] = frozenset(),
+        taxonomies: frozenset[str] = frozenset(),
+        patient_liable: bool = False,
+        steps: tuple[Step, ...] = (),
+        counted: tuple[CountedMuscle, ...] = (),
+        not_counted: tuple[UncountedSite, ...] = (),
+    ) -> None:
+        self.outcome = outcome
+        self.cpt = cpt
+        self.modifiers = modifiers
+        self.muscles = muscles
+        self.holds: list[Finding] = [] if holds is None else holds
+        self.warnings: list[Finding] = [] if warnings is None else warnings
+        self.no_claim_tasks: list[Finding] = [] if no_claim_tasks is None else no_claim_tasks
+        self.counted_procedures = counted_procedures
+        self.counted_observations = counted_observations
+        self.diagnoses = diagnoses
+        self.coverage = coverage
+        self.rules_fired = rules_fired
+        self.taxonomies = taxonomies
+        self.patient_liable = patient_liable
+        self.steps = steps
+        self.counted = counted
+        self.not_counted = not_counted
 
     @property
     def muscle_count(self) -> int:
