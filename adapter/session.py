@@ -149,25 +149,52 @@ class Clinician:
     roles: tuple[RoleFacts, ...] = ()
 
 
-@dataclass(frozen=True)
-class CoverageFacts:
-    reference: str
-    status: str
-    payer_type_codes: tuple[str, ...]
-    payer_names: tuple[str, ...]
-    payer_identifiers: tuple[str, ...]
-    starts: date | None
-    ends: date | None
-    order: int | None
+class CoverageFacts(Value):
+    """A Coverage of the patient: payer type, names and ids, period and order (R8)."""
+
+    def __init__(
+        self,
+        reference: str,
+        status: str,
+        payer_type_codes: tuple[str, ...],
+        payer_names: tuple[str, ...],
+        payer_identifiers: tuple[str, ...],
+        starts: date | None,
+        ends: date | None,
+        order: int | None,
+    ) -> None:
+        self.reference: Final = reference
+        self.status: Final = status
+        self.payer_type_codes: Final = payer_type_codes
+        self.payer_names: Final = payer_names
+        self.payer_identifiers: Final = payer_identifiers
+        self.starts: Final = starts
+        self.ends: Final = ends
+        self.order: Final = order
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.reference,
+            self.status,
+            self.payer_type_codes,
+            self.payer_names,
+            self.payer_identifiers,
+            self.starts,
+            self.ends,
+            self.order,
+        )
 
 
-@dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(Value):
     """An ICD-10-CM diagnosis and where it was documented (R9)."""
 
-    code: str
-    display: str | None
-    source: str
+    def __init__(self, code: str, display: str | None, source: str) -> None:
+        self.code: Final = code
+        self.display: Final = display
+        self.source: Final = source
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.code, self.display, self.source)
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ..session import Diagnosis, Session
 from .decision import Finding, Findings
 
@@ -38,7 +36,7 @@ def choose_diagnoses(session: Session) -> DiagnosisChoice:
         code = dotted_icd10cm(diagnosis.code)
         if code not in seen:
             seen.add(code)
-            chosen.append(replace(diagnosis, code=code))
+            chosen.append(Diagnosis(code, diagnosis.display, diagnosis.source))
     if not chosen:
         held = DiagnosisChoice(
             holds=[
