@@ -6,7 +6,7 @@ pure and fast, and every fact they use is named here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
@@ -197,23 +197,39 @@ class Diagnosis(Value):
         return (self.code, self.display, self.source)
 
 
-@dataclass
 class Session:
-    """One case: patient, date of service, rendering clinician, and what the rules need."""
+    """One case: patient, date of service, rendering clinician, and what the rules need.
+    A plain class for mypyc (value.py says why)."""
 
-    patient: str
-    service_date: date
-    clinician: Clinician | None
-    procedures: list[ProcedureFacts]
-    observations: list[ObservationFacts] = field(default_factory=list)
-    encounters: list[EncounterFacts] = field(default_factory=list)
-    same_day_procedures: list[ProcedureFacts] = field(default_factory=list)
-    other_clinicians_same_day: tuple[str, ...] = ()
-    coverages: list[CoverageFacts] = field(default_factory=list)
-    diagnoses: list[Diagnosis] = field(default_factory=list)
-    prior_service_dates: frozenset[date] = frozenset()
-    billing_provider: str | None = None
-    service_provider: str | None = None
+    def __init__(
+        self,
+        patient: str,
+        service_date: date,
+        clinician: Clinician | None,
+        procedures: list[ProcedureFacts],
+        observations: list[ObservationFacts] | None = None,
+        encounters: list[EncounterFacts] | None = None,
+        same_day_procedures: list[ProcedureFacts] | None = None,
+        other_clinicians_same_day: tuple[str, ...] = (),
+        coverages: list[CoverageFacts] | None = None,
+        diagnoses: list[Diagnosis] | None = None,
+        prior_service_dates: frozenset[date] = frozenset(),
+        billing_provider: str | None = None,
+        service_provider: str | None = None,
+    ) -> None:
+        self.patient = patient
+        self.service_date = service_date
+        self.clinician = clinician
+        self.procedures = procedures
+        self.observations: list[ObservationFacts] = observations or []
+        self.encounters: list[EncounterFacts] = encounters or []
+        self.same_day_procedures: list[ProcedureFacts] = same_day_procedures or []
+        self.other_clinicians_same_day = other_clinicians_same_day
+        self.coverages: list[CoverageFacts] = coverages or []
+        self.diagnoses: list[Diagnosis] = diagnoses or []
+        self.prior_service_dates = prior_service_dates
+        self.billing_provider = billing_provider
+        self.service_provider = service_provider
 
     @property
     def key(self) -> tuple[str, str, str]:
