@@ -128,30 +128,37 @@ def _drain(by_patient: dict[str, list[JSON]]) -> Iterator[tuple[str, list[JSON]]
 
 
 def split_unread_files(files: list[Path]) -> tuple[list[Path], Counter[str]]:
-    """The files to read, and the lines of whole files of a type the rules never read.
+    """The files to read, and the lines of whole files of a type the rules never read
+    (see find_unread_files; counted here one after the other)."""
+    kept, unread = find_unread_files(files)
+    skipped: Counter[str] = Counter()
+    for path, rtype in unread:
+        skipped[rtype] += count_lines(path)
+    return kept, skipped
+
+
+def find_unread_files(files: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The files to read, and the whole files of a type the rules never read, with that type.
 
     A Bulk Data file holds one resource type (Bulk Data IG, "Response - Complete Status") and
     is named for it (`ExplanationOfBenefit.ndjson`, `output-00003-Immunization.ndjson`): when
     the name names one FHIR type the rules never read and the file's first line is of that
-    type, its lines are counted as skipped without being classified one by one. A mixed file,
+    type, its lines are only counted (count_lines), not classified one by one. A mixed file,
     or one whose name says nothing, is read line by line as before.
     """
     kept: list[Path] = []
-    skipped: Counter[str] = Counter()
+    unread: list[tuple[Path, str]] = []
     for path in files:
         rtype = _unread_type_named(path)
-        lines = _lines_if_all_of(path, rtype) if rtype is not None else None
-        if rtype is None or lines is None:
-            kept.append(path)
+        if rtype is not None and first_line_type(path) == rtype:
+            unread.append((path, rtype))
         else:
-            skipped[rtype] += lines
-    return kept, skipped
+            kept.append(path)
+    return kept, unread
 
 
-def _lines_if_all_of(path: Path, rtype: str) -> int | None:
-    """The non-empty lines of a file whose first line is of this type, else None."""
-    if first_line_type(path) != rtype:
-        return None
+def count_lines(path: Path) -> int:
+    """The non-empty lines of a file (a skipped file's count, for the run summary)."""
     with path.open("rb", buffering=1 << 20) as handle:
         return sum(1 for line in handle if not line.isspace())
 
