@@ -27,7 +27,7 @@ from .pipeline import (
     spills,
 )
 from .problems import InputProblem
-from .session_patients import SessionPatients, combine_scans, dry_needling_codes, scan_procedures
+from .session_patients import ProcedureScan, SessionPatients, code_needles, combine_scans, dry_needling_codes
 from .settings import Settings
 from .sinks.base import Sink
 from .sinks.files import FileSink
@@ -39,13 +39,13 @@ from .sources.server import ServerSource
 from .tables import CodingTables
 
 BUCKETS_PER_WORKER = 8
-_SpillTask = tuple[list[Path], list[Path], SessionPatients | None]
-_SpillResult = tuple[list[JSON], list[InputProblem], TypeCounts]
+_SpillTask = tuple[list[Path], list[Path], tuple[bytes, ...]]
+_SpillResult = tuple[list[JSON], list[InputProblem], TypeCounts, ProcedureScan | None]
 _CodeTask = tuple[list[Path], Path]
 # What every bucket of one run is coded with, given to each coding process once when it starts
 # (a fork inherits it): shipped with every bucket, a real export's shared clinicians and
 # organizations were pickled dozens of times, which made two processes slower than one.
-_Coding = tuple[SharedIndex, Settings, CodingTables, str, bool]
+_Coding = tuple[SharedIndex, Settings, CodingTables, str, bool, SessionPatients | None]
 _coding: _Coding | None = None
 
 
@@ -107,32 +107,31 @@ def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink
     with tempfile.TemporaryDirectory(prefix="dn-adapter-") as work:
         files, unread = find_unread_files(source.files)
         unread.sort(key=lambda found: found[0].stat().st_size, reverse=True)  # the longest first
-        file_groups = _balance(files, workers)
-        codes = dry_needling_codes(coder.tables)
+        needles = code_needles(dry_needling_codes(coder.tables))
+        spill_tasks: list[_SpillTask] = [
+            (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)], needles)
+            for j, files in enumerate(_balance(files, workers))
+        ]
         shared = SharedIndex()
         with context.Pool(processes=workers) as pool:
             # The lines of whole unread files are counted on every core (a real export's EOBs
-            # alone are 139 MB: 0.3 s in this process), ahead of the scan for who may have a
-            # session, each process reading its files; then the spill.
+            # alone are 139 MB: 0.3 s in one process), beside the first pass, each process
+            # splitting its files into buckets and marking who may have a session.
             counted = pool.map_async(count_lines, [path for path, _ in unread], chunksize=1)
-            sessions = combine_scans(pool.starmap(scan_procedures, [(group, codes) for group in file_groups]))
+            spilled = pool.map(_spill_files, spill_tasks)
             for (_, rtype), lines in zip(unread, counted.get(), strict=True):
                 coder.summary.types.skipped[rtype] += lines
-            spill_tasks: list[_SpillTask] = [
-                (files, [Path(work) / f"w{j}-bucket-{i}.ndjson" for i in range(buckets)], sessions)
-                for j, files in enumerate(file_groups)
-            ]
-            spilled = pool.map(_spill_files, spill_tasks)
-        for resources, problems, types in spilled:
+        for resources, problems, types, _ in spilled:
             for resource in resources:
                 shared.add(resource)
             for problem in problems:
                 coder.report(problem)
             coder.summary.types.merge(types)
+        sessions = combine_scans([scan for *_, scan in spilled])
         code_tasks: list[_CodeTask] = [
             ([paths[i] for _, paths, _ in spill_tasks], Path(work) / f"part-{i}") for i in range(buckets)
         ]
-        coding: _Coding = (shared, coder.settings, coder.tables, coder.now, sink.validate)
+        coding: _Coding = (shared, coder.settings, coder.tables, coder.now, sink.validate, sessions)
         with context.Pool(processes=workers, initializer=_start_coding, initargs=(coding,)) as pool:
             for task, summary in zip(code_tasks, pool.imap(_code_bucket, code_tasks), strict=True):
                 coder.summary.merge(summary)
@@ -152,10 +151,10 @@ def _balance(files: list[Path], groups: int) -> list[list[Path]]:
 
 
 def _spill_files(task: _SpillTask) -> _SpillResult:
-    files, paths, sessions = task
+    files, paths, needles = task
     with cyclic_gc_paused():
-        shared, problems, types = spill_lines_to(NdjsonSource(files, "").lines(), paths, sessions)
-    return list(shared.resources.values()), problems, types
+        shared, problems, types, scan = spill_lines_to(NdjsonSource(files, "").lines(), paths, needles)
+    return list(shared.resources.values()), problems, types, scan
 
 
 def _start_coding(coding: _Coding) -> None:
@@ -166,9 +165,10 @@ def _start_coding(coding: _Coding) -> None:
 def _code_bucket(task: _CodeTask) -> RunSummary:
     paths, part = task
     assert _coding is not None, "a coding process starts with _start_coding"
-    shared, settings, tables, now, validate = _coding
+    shared, settings, tables, now, validate, sessions = _coding
     problems: list[InputProblem] = []
+    types = TypeCounts()
     coder = CaseCoder(FileSink(part, validate=validate, durable=False), settings, tables, now)
     with cyclic_gc_paused():
-        coder.code_grouped(Grouped(shared, problems, read_bucket(paths, problems)))
+        coder.code_grouped(Grouped(shared, problems, read_bucket(paths, problems, types, sessions), types))
     return coder.finish()

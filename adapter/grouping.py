@@ -18,7 +18,7 @@ from .fhirjson import JSON, resource_key
 from .indexes import PATIENT_FIELDS, SHARED_TYPES, SharedIndex, patient_of
 from .problems import InputProblem
 from .raw_lines import first_line_type, line_type, looks_whole, named_type, patient_hint
-from .session_patients import SessionPatients
+from .session_patients import ProcedureScan, SessionPatients, combine_scans
 from .sources.base import SourceItem, is_fhir_resource_type
 from .sources.ndjson import parse_line
 
@@ -94,6 +94,23 @@ def _sort_item(
 ) -> str | None:
     """File one item: a problem, a shared resource, or (returned) the patient it belongs to;
     None too for a patient `sessions` does not mark."""
+    patient = _patient_to_file_under(item, shared, problems, types)
+    if patient is None or isinstance(item, InputProblem):
+        return None
+    rtype = str(item["resourceType"])
+    if sessions is not None and not sessions.may_have_sessions(patient):
+        types.unneeded[rtype] += 1
+        return None
+    types.read[rtype] += 1
+    return patient
+
+
+def _patient_to_file_under(
+    item: SourceItem, shared: SharedIndex, problems: list[InputProblem], types: TypeCounts
+) -> str | None:
+    """The patient a per-patient resource the rules read belongs to (not yet counted: the
+    caller counts it as read or not needed); a problem, a shared resource, a resource the rules
+    never read or one without a patient is filed (and counted) here, and gives None."""
     if isinstance(item, InputProblem):
         problems.append(item)
         return None
@@ -106,11 +123,8 @@ def _sort_item(
         types.skipped[rtype] += 1
         return None
     patient = patient_of(item)
-    if patient is not None and sessions is not None and not sessions.may_have_sessions(patient):
-        types.unneeded[rtype] += 1
-        return None
-    types.read[rtype] += 1
     if patient is None:
+        types.read[rtype] += 1
         problems.append(
             InputProblem(resource_key(item) or rtype, "no subject/patient reference to a Patient", "error", "required")
         )
@@ -170,11 +184,13 @@ def _unread_type_named(path: Path) -> str | None:
 
 @dataclass
 class Spill:
-    """An export split into bucket files by patient, with what the first pass found."""
+    """An export split into bucket files by patient, with what the first pass found: the
+    shared resources, problems, counts, and the patients who may have a session (None: all)."""
 
     shared: SharedIndex
     problems: list[InputProblem]
     types: TypeCounts
+    sessions: SessionPatients | None
     paths: list[Path]
     directory: tempfile.TemporaryDirectory[str]
 
@@ -184,7 +200,7 @@ class Spill:
         def groups() -> Iterator[tuple[str, list[JSON]]]:
             try:
                 for path in self.paths:
-                    yield from read_bucket(path, self.problems)
+                    yield from read_bucket(path, self.problems, self.types, self.sessions)
             finally:
                 self.directory.cleanup()
 
@@ -192,37 +208,38 @@ class Spill:
 
 
 def group_ndjson_lines(
-    lines: Iterable[tuple[str, bytes]], bucket_count: int, sessions: SessionPatients | None = None
+    lines: Iterable[tuple[str, bytes]], bucket_count: int, needles: tuple[bytes, ...] = ()
 ) -> Grouped:
     """Group raw NDJSON lines by patient through bucket files (see spill_ndjson_lines)."""
-    return spill_ndjson_lines(lines, bucket_count, sessions).grouped()
+    return spill_ndjson_lines(lines, bucket_count, needles).grouped()
 
 
-def spill_ndjson_lines(
-    lines: Iterable[tuple[str, bytes]], bucket_count: int, sessions: SessionPatients | None = None
-) -> Spill:
+def spill_ndjson_lines(lines: Iterable[tuple[str, bytes]], bucket_count: int, needles: tuple[bytes, ...] = ()) -> Spill:
     """Split raw NDJSON lines into bucket files by patient, in a temporary directory."""
     directory = tempfile.TemporaryDirectory(prefix="dn-adapter-")
     paths = [Path(directory.name) / f"bucket-{i}.ndjson" for i in range(bucket_count)]
-    shared, problems, types = spill_lines_to(lines, paths, sessions)
-    return Spill(shared, problems, types, paths, directory)
+    shared, problems, types, scan = spill_lines_to(lines, paths, needles)
+    return Spill(shared, problems, types, combine_scans([scan]), paths, directory)
 
 
 def spill_lines_to(
-    lines: Iterable[tuple[str, bytes]], paths: list[Path], sessions: SessionPatients | None = None
-) -> tuple[SharedIndex, list[InputProblem], TypeCounts]:
+    lines: Iterable[tuple[str, bytes]], paths: list[Path], needles: tuple[bytes, ...] = ()
+) -> tuple[SharedIndex, list[InputProblem], TypeCounts, ProcedureScan | None]:
     """The first pass: append each raw line to the bucket file of its patient.
 
     It reads only the resource type and the patient reference of each line (a regular
     expression on the bytes); lines where that is not certain (see _patient_hint) are parsed
     to decide. Shared resources are parsed and kept. Each bucket is then read on its own, so
     memory follows the largest bucket, not the export. The bucket of a patient is a stable
-    hash, the same in every process. With `sessions`, the lines of patients it does not mark
-    are left out (session_patients.py).
+    hash, the same in every process. With the dry-needling codes' `needles`, the same pass
+    marks the patients who may have a session (session_patients.py; None when no code is
+    given): reading a bucket then leaves the other patients' lines unparsed. A line written
+    to a bucket is counted when its bucket is read.
     """
     shared = SharedIndex()
     problems: list[InputProblem] = []
     types = TypeCounts()
+    scan = ProcedureScan(SessionPatients()) if needles else None
     # One buffer a bucket, and the bucket count grows with the export: keep each small.
     handles = [p.open("ab", buffering=BUCKET_WRITE_BUFFER) for p in paths]
     try:
@@ -231,24 +248,25 @@ def spill_lines_to(
             if rtype is not None and _skippable(rtype, raw):
                 types.skipped[rtype] += 1
                 continue
+            candidate = scan is not None and scan.counts_as_candidate(rtype, raw, needles)
             patient = patient_hint(rtype, raw)
             if patient is None:
                 item = parse_line(raw, where)
-                patient = _sort_item(item, shared, problems, types, sessions)
-                if patient is None:
+                patient = _patient_to_file_under(item, shared, problems, types)
+                if patient is None or isinstance(item, InputProblem):
                     continue
-            elif _left_out(patient, raw, sessions):
-                types.unneeded[str(rtype)] += 1
-                continue
-            else:
-                types.read[str(rtype)] += 1
+                rtype = str(item["resourceType"])
+            if scan is not None and candidate:
+                scan.marks.mark(patient)
             key = patient.encode()
             end = b"" if raw.endswith(b"\n") else b"\n"  # the last line of a file may have none
-            handles[zlib.crc32(key) % len(handles)].write(b"".join((key, b"\t", where.encode(), b"\t", raw, end)))
+            handles[zlib.crc32(key) % len(handles)].write(
+                b"".join((key, b"\t", str(rtype).encode(), b"\t", where.encode(), b"\t", raw, end))
+            )
     finally:
         for handle in handles:
             handle.close()
-    return shared, problems, types
+    return shared, problems, types, scan
 
 
 def _rules_read(rtype: str, resource: JSON) -> bool:
@@ -273,25 +291,42 @@ def _skippable(rtype: str, raw: bytes) -> bool:
     return is_fhir_resource_type(rtype)
 
 
-def read_bucket(paths: Path | list[Path], problems: list[InputProblem]) -> Iterator[tuple[str, list[JSON]]]:
+def read_bucket(
+    paths: Path | list[Path],
+    problems: list[InputProblem],
+    types: TypeCounts,
+    sessions: SessionPatients | None = None,
+) -> Iterator[tuple[str, list[JSON]]]:
     """The patient groups of one bucket (one file, or one per first-pass worker; deleted once
-    read); bad lines go to `problems`."""
+    read); bad lines go to `problems`, the lines read and left out are counted in `types`.
+    With `sessions`, the whole-looking lines of patients it does not mark stay unparsed."""
     by_patient: dict[str, list[JSON]] = defaultdict(list)
     for path in [paths] if isinstance(paths, Path) else paths:
-        by_patient = _read_bucket_file(path, problems, by_patient)
+        by_patient = _read_bucket_file(path, problems, types, sessions, by_patient)
     yield from _drain(by_patient)
 
 
 def _read_bucket_file(
-    path: Path, problems: list[InputProblem], by_patient: dict[str, list[JSON]]
+    path: Path,
+    problems: list[InputProblem],
+    types: TypeCounts,
+    sessions: SessionPatients | None,
+    by_patient: dict[str, list[JSON]],
 ) -> dict[str, list[JSON]]:
     if not path.exists():
         return by_patient
     with path.open("rb", buffering=1 << 20) as handle:
         for line in handle:
             # The patient was found in the first pass (exactly one top-level reference).
-            hinted, where, raw = line.split(b"\t", 2)
+            # Whose line it is, before copying the line apart: most lines of a real export are
+            # of patients with no session (their Claims, Encounters), left out here.
+            key_end = line.find(b"\t")
+            if sessions is not None and not sessions.may_have_sessions_key(line[:key_end]) and looks_whole(line):
+                types.unneeded[line[key_end + 1 : line.find(b"\t", key_end + 1)].decode()] += 1
+                continue
+            hinted, rtype, where, raw = line.split(b"\t", 3)
             patient = hinted.decode()
+            types.read[rtype.decode()] += 1
             item = parse_line(raw, where.decode())
             if isinstance(item, InputProblem):
                 problems.append(item)

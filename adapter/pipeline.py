@@ -29,7 +29,7 @@ from .indexes import SharedIndex
 from .problems import InputProblem
 from .rules import decide
 from .session import Session
-from .session_patients import dry_needling_codes, find_session_patients
+from .session_patients import code_needles, dry_needling_codes, find_session_patients
 from .settings import Settings
 from .sinks.base import CaseResult, Sink
 from .sources.base import Source, SourceItem
@@ -208,7 +208,6 @@ class CaseCoder:
     def code_grouped(self, grouped: Grouped) -> None:
         """Code every case of grouped resources; results go to the sink, not kept in memory."""
         reported = 0
-        self.summary.types.merge(grouped.types)
         for patient, resources in grouped.groups:
             try:
                 results, problems = code_patient(
@@ -227,6 +226,7 @@ class CaseCoder:
             reported = self._report_new(grouped.problems, reported)
             self.tick()
         self._report_new(grouped.problems, reported)
+        self.summary.types.merge(grouped.types)  # reading buckets counts as it goes
 
     def coded(self, patients: list[str]) -> list[str]:
         """These patients, less those whose coding failed (their Claims must not be cancelled)."""
@@ -284,12 +284,12 @@ def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES, tables: C
     With the tables, an export's patients with no dry-needling Procedure are left out unparsed."""
     if isinstance(source, NdjsonSource):
         files, unread = split_unread_files(source.files)
-        sessions = find_session_patients(files, dry_needling_codes(tables)) if tables is not None else None
+        codes = dry_needling_codes(tables) if tables is not None else []
         lines = NdjsonSource(files, source.description).lines()
-        if spills(source, spill_above):
-            grouped = group_ndjson_lines(lines, bucket_count(source), sessions)
+        if spills(source, spill_above):  # the first pass marks who may have a session
+            grouped = group_ndjson_lines(lines, bucket_count(source), code_needles(codes))
         else:
-            grouped = group_lines_in_memory(lines, sessions)
+            grouped = group_lines_in_memory(lines, find_session_patients(files, codes))
         grouped.types.skipped.update(unread)
         return grouped
     return group_by_patient(source.items())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .fhirjson import reference
 from .indexes import PATIENT_FIELDS
+from .resource_types import R4_RESOURCE_TYPES
 from .sources.base import is_fhir_resource_type
 
 # Each per-patient type's patient key, quoted as in a line; and the plain reference it holds.
@@ -18,6 +19,10 @@ _PATIENT_KEY_OF = {rtype: f'"{field}"'.encode() for rtype, field in PATIENT_FIEL
 _PATIENT_FIELD = re.compile(rb'"(?:subject|beneficiary|patient)"\s*:\s*\{\s*"reference"\s*:\s*"([^"\\]{1,512})"')
 _TYPE_FIELD = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 _LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
+# The compact form serializers write (HAPI, Synthea, Epic's Bulk files): the type is read by
+# a slice and a lookup, not the expression; anything else goes to the expression.
+_COMPACT_PREFIX = b'{"resourceType":"'
+_TYPE_NAMES = {name.encode(): name for name in R4_RESOURCE_TYPES}
 
 
 def line_type(raw: bytes) -> str | None:
@@ -28,6 +33,10 @@ def line_type(raw: bytes) -> str | None:
     contained resource (or a vendor extra) the first key found may be a nested one. A second
     top-level resourceType would be a duplicate key, which FHIR JSON does not allow.
     """
+    if raw.startswith(_COMPACT_PREFIX):
+        name = _TYPE_NAMES.get(raw[len(_COMPACT_PREFIX) : raw.find(b'"', len(_COMPACT_PREFIX))])
+        if name is not None:
+            return name
     leading = _LEADING_TYPE.match(raw)
     if leading is not None:
         return leading.group(1).decode()

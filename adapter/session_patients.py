@@ -3,8 +3,11 @@
 A case needs a dry-needling Procedure (R1); a patient without one gets nothing assembled and
 nothing reported (assemble.py). In a real export most patients are such (a Synthea population
 has none), yet their Encounters, Conditions and Claims are most of the lines the rules would
-otherwise read. One pass over the Procedure lines' bytes marks the patients whose Procedures
-may be dry needling; grouping then skips the other patients' lines unparsed.
+otherwise read. The Procedure lines' bytes mark the patients whose Procedures may be dry
+needling; grouping then skips the other patients' lines unparsed. A big export is marked in
+its first pass, as its lines are split into bucket files (grouping.spill_lines_to), and the
+other patients' lines are skipped as the buckets are read; a small one is scanned for the
+marks ahead of grouping it in memory (find_session_patients).
 
 Marked means may: a Procedure line is taken as a candidate whenever its bytes hold one of
 the dry-needling codes, or an escape that could spell one, or when the line does not look
@@ -41,7 +44,11 @@ class SessionPatients:
         self._marks[bit >> 3] |= 1 << (bit & 7)
 
     def may_have_sessions(self, patient: str) -> bool:
-        bit = zlib.crc32(patient.encode()) & (_BITS - 1)
+        return self.may_have_sessions_key(patient.encode())
+
+    def may_have_sessions_key(self, key: bytes) -> bool:
+        """may_have_sessions of the patient's reference as UTF-8 bytes (a bucket line's key)."""
+        bit = zlib.crc32(key) & (_BITS - 1)
         return bool(self._marks[bit >> 3] & (1 << (bit & 7)))
 
     def add(self, other: SessionPatients) -> None:
@@ -59,10 +66,38 @@ class ProcedureScan:
     procedures: int = 0
     candidates: int = 0
 
+    def counts_as_candidate(self, rtype: str | None, raw: bytes, needles: tuple[bytes, ...]) -> bool:
+        """Count one line, and whether its patient is to be marked: a line that is, or may be,
+        a Procedure (is_procedure_line), and may be dry needling (may_be_dry_needling)."""
+        if not is_procedure_line(rtype, raw):
+            return False
+        self.procedures += 1
+        if not may_be_dry_needling(rtype, raw, needles):
+            return False
+        self.candidates += 1
+        return True
+
 
 def dry_needling_codes(tables: CodingTables) -> list[str]:
     """The codes to look for: every dry-needling code of the tables, CPT and local ones (R1)."""
     return [code for _, code in tables.dry_needling_codes()]
+
+
+def code_needles(dry_needling_codes: Iterable[str]) -> tuple[bytes, ...]:
+    """The codes as the bytes a line holds them in (codings strips blanks: so does this)."""
+    return tuple(code.strip().encode() for code in dry_needling_codes if code.strip())
+
+
+def is_procedure_line(rtype: str | None, raw: bytes) -> bool:
+    """A Procedure by its certain type, or a line whose type is not certain that names the
+    type quoted (a substring test: cheap on the lines of other types)."""
+    return rtype == "Procedure" or (rtype is None and _NAME in raw)
+
+
+def may_be_dry_needling(rtype: str | None, raw: bytes, needles: tuple[bytes, ...]) -> bool:
+    """Whether a Procedure line may be dry needling: it holds one of the codes, or an escape
+    that could spell one, or does not look whole, or its type is not certain."""
+    return rtype is None or not looks_whole(raw) or b"\\u" in raw or any(n in raw for n in needles)
 
 
 def find_session_patients(files: list[Path], dry_needling_codes: Iterable[str]) -> SessionPatients | None:
@@ -86,7 +121,7 @@ def combine_scans(scans: list[ProcedureScan | None]) -> SessionPatients | None:
 def scan_procedures(files: list[Path], dry_needling_codes: Iterable[str]) -> ProcedureScan | None:
     """Mark the patients of these files' Procedure lines that may be dry needling (see the
     module's docstring); None with no code to look for."""
-    needles = tuple(code.strip().encode() for code in dry_needling_codes if code.strip())
+    needles = code_needles(dry_needling_codes)
     if not needles:
         return None
     scan = ProcedureScan(SessionPatients())
@@ -101,11 +136,7 @@ def scan_procedures(files: list[Path], dry_needling_codes: Iterable[str]) -> Pro
                 if _NAME not in raw:
                     continue
                 rtype = line_type(raw)
-                if rtype is not None and rtype != "Procedure":
-                    continue
-                scan.procedures += 1
-                if rtype is None or not looks_whole(raw) or b"\\u" in raw or any(n in raw for n in needles):
-                    scan.candidates += 1
+                if scan.counts_as_candidate(rtype, raw, needles):
                     _mark_patient(scan.marks, rtype, raw, f"{path.name} line {number}")
     return scan
 

@@ -215,3 +215,35 @@ def test_a_line_type_is_read_from_the_bytes_only_where_certain() -> None:
     assert line_type(later) is None  # the first one found is the contained Coverage's: parse it
     assert line_type(json.dumps({"id": "x", "resourceType": "Procedure"}).encode()) == "Procedure"
     assert line_type(b'{"id": "x"}') is None
+
+
+def test_the_first_pass_keeps_the_lines_read_before_their_patient_is_marked(tmp_path: Path) -> None:
+    """A big export is marked as it is split into buckets (grouping.spill_lines_to): a patient
+    whose dry-needling Procedure comes after its Encounter, in another file or later in a file
+    named for another type, keeps every line; the others' lines are left out, and counted."""
+    from adapter.session_patients import code_needles
+
+    def encounter(pid: str, rid: str) -> str:
+        return json.dumps({"resourceType": "Encounter", "id": rid, "subject": {"reference": f"Patient/{pid}"}})
+
+    (tmp_path / "A-Encounter.ndjson").write_text(
+        "\n".join([encounter("late", "e1"), *(encounter(f"other-{i}", f"eo{i}") for i in range(20))])
+        + "\n"
+        + _procedure("hidden", "20561", "p-hidden")  # a Procedure in a file named for another type
+        + "\n"
+    )
+    (tmp_path / "B-Procedure.ndjson").write_text(
+        "\n".join([*(_procedure(f"other-{i}", "97110", f"po{i}") for i in range(20)), _procedure("late", "20560", "p1")])
+        + "\n"
+        + encounter("hidden", "e2")
+        + "\n"
+    )
+    source = NdjsonSource(sorted(tmp_path.glob("*.ndjson")), "x")
+    grouped = group_ndjson_lines(source.lines(), bucket_count=3, needles=code_needles(["20560", "20561"]))
+    groups = groups_of(grouped)
+    assert groups == {
+        "Patient/late": ["Encounter/e1", "Procedure/p1"],
+        "Patient/hidden": ["Encounter/e2", "Procedure/p-hidden"],
+    }
+    assert grouped.types.unneeded == {"Encounter": 20, "Procedure": 20}
+    assert grouped.types.read == {"Encounter": 2, "Procedure": 2}
