@@ -8,7 +8,7 @@ from ..backfill import code_everything
 from ..fhir.errors import FhirError
 from ..pipeline import load_run_tables
 from ..settings import Settings
-from ..sinks import FileSink, Hl7v2Sink, ServerSink, Sink, X12Sink
+from ..sinks import BillingSink, FileSink, ServerSink, Sink
 from ..sources import BulkSource
 from .endpoints import Endpoints
 from .exit_codes import EXIT_FAILED, EXIT_OK, server_failure
@@ -38,7 +38,7 @@ def run_command(args: Namespace, settings: Settings) -> int:
         raise
     if isinstance(source, BulkSource):
         source.finish()  # coded and written: the downloaded export is no longer needed
-    stats = sink.stats if isinstance(sink, ServerSink | X12Sink | Hl7v2Sink) else None
-    written = f" ({sink.written})" if isinstance(sink, X12Sink | Hl7v2Sink) and sink.written else ""
+    stats = sink.stats if isinstance(sink, ServerSink | BillingSink) else None
+    written = f" ({sink.written})" if isinstance(sink, BillingSink) and sink.written else ""
     print_summary(f"dn-adapter run: {source.description} -> {sink_spec}{written}", summary, stats)
     return EXIT_FAILED if stats and stats.errors else EXIT_OK

@@ -13,10 +13,8 @@ from ..billing.fees import load_fee_schedule
 from .base import CaseResult, ClaimStore, Sink, SinkContext, SinkError, WriteStats
 from .billing import BillingSink
 from .files import FileSink, refuse_overwriting_source
-from .hl7v2 import Hl7v2Sink
 from .ledger import LedgerSink
 from .server import ServerSink
-from .x12 import X12Sink
 
 SinkOpener = Callable[[str, SinkContext, list[Path]], Sink]
 
@@ -41,7 +39,13 @@ def _open_server(spec: str, context: SinkContext, _: list[Path]) -> Sink:
     return ServerSink(context.client(spec), since=context.since)
 
 
+# The billing formats' modules (and their HL7 v2 library) are imported by the run that writes
+# one: a run into a directory starts without them.
+
+
 def _open_x12(spec: str, context: SinkContext, source_files: list[Path]) -> Sink:
+    from .x12 import X12Sink
+
     path = Path(spec.removeprefix("x12:"))
     if path in source_files or path.is_dir():
         raise SinkError(f"{spec}: an 837P is written to a file of its own")
@@ -51,6 +55,8 @@ def _open_x12(spec: str, context: SinkContext, source_files: list[Path]) -> Sink
 
 
 def _open_hl7v2(spec: str, context: SinkContext, source_files: list[Path]) -> Sink:
+    from .hl7v2 import Hl7v2Sink
+
     target = spec.removeprefix("hl7v2:")
     if not target.startswith("mllp://") and (Path(target) in source_files or Path(target).is_dir()):
         raise SinkError(f"{spec}: DFT^P03 messages are written to a file of their own")
@@ -96,17 +102,16 @@ def open_sink(spec: str, context: SinkContext, source_files: list[Path] | None =
 
 __all__ = [
     "SINKS",
+    "BillingSink",
     "CaseResult",
     "ClaimStore",
     "FileSink",
-    "Hl7v2Sink",
     "LedgerSink",
     "ServerSink",
     "Sink",
     "SinkContext",
     "SinkError",
     "WriteStats",
-    "X12Sink",
     "open_claim_store",
     "open_sink",
 ]

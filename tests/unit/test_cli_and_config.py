@@ -135,11 +135,11 @@ def test_sync_state_is_per_server_and_never_moves_back(tmp_path: Path) -> None:
 
 def test_a_run_on_files_never_imports_the_http_client(tmp_path: Path) -> None:
     """requests and PyJWT were a third of a second of every run's start (docs/performance.md);
-    a run that reads and writes files has no use for them."""
+    a run that reads and writes files has no use for them, nor for the HL7 v2 library."""
     code = (
         "import sys; from adapter.cli import main; "
         "code = main(['run', '--sink', sys.argv[1], '--log-level', 'error']); "
-        "print(code, sorted(m for m in ('requests', 'jwt', 'urllib3') if m in sys.modules))"
+        "print(code, sorted(m for m in ('requests', 'jwt', 'urllib3', 'hl7apy') if m in sys.modules))"
     )
     ran = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True, text=True, check=True
