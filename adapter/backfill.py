@@ -81,9 +81,7 @@ def code_everything(
             and workers > 1
             and spills(source, spill_above)
         ):
-            # Several buckets a worker: the last bucket then runs alone for a short time only.
-            buckets = max(bucket_count(source, BUCKET_BYTES), BUCKETS_PER_WORKER * workers)
-            _code_in_parallel(source, buckets, coder, sink, workers)
+            _code_in_parallel(source, coder, sink, workers)
         else:
             coder.code_grouped(group_source(source, spill_above, coder.tables))
     return coder.finish()
@@ -101,11 +99,14 @@ def _code_server_pages(source: ServerSource, coder: CaseCoder, sink: Sink) -> No
             sink.flush()
 
 
-def _code_in_parallel(source: NdjsonSource, buckets: int, coder: CaseCoder, sink: FileSink, workers: int) -> None:
+def _code_in_parallel(source: NdjsonSource, coder: CaseCoder, sink: FileSink, workers: int) -> None:
     # fork: the workers start at once and inherit the imported adapter; nothing here uses threads.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     with tempfile.TemporaryDirectory(prefix="dn-adapter-") as work:
         files, unread = find_unread_files(source.files)
+        # Buckets for the files that are read (a real export's EOBs and reports are not), and
+        # several a worker: the last bucket then runs alone for a short time only.
+        buckets = max(bucket_count(NdjsonSource(files, ""), BUCKET_BYTES), BUCKETS_PER_WORKER * workers)
         unread.sort(key=lambda found: found[0].stat().st_size, reverse=True)  # the longest first
         needles = code_needles(dry_needling_codes(coder.tables))
         spill_tasks: list[_SpillTask] = [

@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -36,13 +35,11 @@ ADAPTER_DEVICE = {
 
 
 def case_id(session: Session) -> str:
-    """A stable id from the case key alone (R3): reruns and amendments address the same Claim."""
-    return _case_id_of(session.key)
-
-
-@lru_cache(maxsize=64)  # a case's Claim, Task, Provenance and warnings each ask for it
-def _case_id_of(key: tuple[str, str, str]) -> str:
-    return f"dn-{hashlib.sha256('|'.join(key).encode('utf-8')).hexdigest()[:40]}"
+    """A stable id from the case key alone (R3): reruns and amendments address the same Claim.
+    Hashed once a case (its Claim, Task, Provenance and warnings each ask for it)."""
+    if session.case_id is None:
+        session.case_id = f"dn-{hashlib.sha256('|'.join(session.key).encode('utf-8')).hexdigest()[:40]}"
+    return session.case_id
 
 
 def case_identifier(session: Session) -> JSON:

@@ -287,7 +287,7 @@ def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES, tables: C
         codes = dry_needling_codes(tables) if tables is not None else []
         lines = NdjsonSource(files, source.description).lines()
         if spills(source, spill_above):  # the first pass marks who may have a session
-            grouped = group_ndjson_lines(lines, bucket_count(source), code_needles(codes))
+            grouped = group_ndjson_lines(lines, bucket_count(NdjsonSource(files, "")), code_needles(codes))
         else:
             grouped = group_lines_in_memory(lines, find_session_patients(files, codes))
         grouped.types.skipped.update(unread)

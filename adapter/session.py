@@ -230,6 +230,8 @@ class Session:
         self.prior_service_dates = prior_service_dates
         self.billing_provider = billing_provider
         self.service_provider = service_provider
+        # Set by build.case_id, the one place that derives it from the key.
+        self.case_id: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -233,7 +233,9 @@ def test_the_first_pass_keeps_the_lines_read_before_their_patient_is_marked(tmp_
         + "\n"
     )
     (tmp_path / "B-Procedure.ndjson").write_text(
-        "\n".join([*(_procedure(f"other-{i}", "97110", f"po{i}") for i in range(20)), _procedure("late", "20560", "p1")])
+        "\n".join(
+            [*(_procedure(f"other-{i}", "97110", f"po{i}") for i in range(20)), _procedure("late", "20560", "p1")]
+        )
         + "\n"
         + encounter("hidden", "e2")
         + "\n"
