@@ -10,10 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from .fhirjson import JSON
-from .grouping import Grouped, TypeCounts, count_lines, find_unread_files, read_bucket, spill_lines_to
+from .grouping import Grouped, TypeCounts, count_lines, export_lines, find_unread_files, read_bucket, spill_lines_to
 from .indexes import SharedIndex
 from .pipeline import (
     BUCKET_BYTES,
@@ -153,8 +154,10 @@ def _balance(files: list[Path], groups: int) -> list[list[Path]]:
 
 def _spill_files(task: _SpillTask) -> _SpillResult:
     files, paths, needles = task
+    skipped: Counter[str] = Counter()
     with cyclic_gc_paused():
-        shared, problems, types, scan = spill_lines_to(NdjsonSource(files, "").lines(), paths, needles)
+        shared, problems, types, scan = spill_lines_to(export_lines(files, skipped), paths, needles)
+    types.skipped.update(skipped)
     return list(shared.resources.values()), problems, types, scan
 
 

@@ -20,6 +20,7 @@ from .fhirjson import JSON
 from .grouping import (
     Grouped,
     TypeCounts,
+    export_lines,
     group_by_patient,
     group_lines_in_memory,
     group_ndjson_lines,
@@ -285,12 +286,14 @@ def group_source(source: Source, spill_above: int = SPILL_ABOVE_BYTES, tables: C
     if isinstance(source, NdjsonSource):
         files, unread = split_unread_files(source.files)
         codes = dry_needling_codes(tables) if tables is not None else []
-        lines = NdjsonSource(files, source.description).lines()
+        skipped: Counter[str] = Counter()
+        lines = export_lines(files, skipped)
         if spills(source, spill_above):  # the first pass marks who may have a session
             grouped = group_ndjson_lines(lines, bucket_count(NdjsonSource(files, "")), code_needles(codes))
         else:
             grouped = group_lines_in_memory(lines, find_session_patients(files, codes))
         grouped.types.skipped.update(unread)
+        grouped.types.skipped.update(skipped)  # both groupings read every line before the first group
         return grouped
     return group_by_patient(source.items())
 

@@ -249,3 +249,43 @@ def test_the_first_pass_keeps_the_lines_read_before_their_patient_is_marked(tmp_
     }
     assert grouped.types.unneeded == {"Encounter": 20, "Procedure": 20}
     assert grouped.types.read == {"Encounter": 2, "Procedure": 2}
+
+
+def test_observation_blocks_the_rules_never_read_are_skipped_as_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """export_lines skips whole blocks of an Observation file only where reading it line by
+    line would skip every line too: same lines read, same line numbers, same counts, across
+    every block boundary."""
+    from collections import Counter
+
+    import adapter.grouping as grouping
+    from adapter.raw_lines import line_type
+
+    def observation(i: int, **extra: object) -> str:
+        return json.dumps({"resourceType": "Observation", "id": f"o{i}", **extra}, separators=(",", ":"))
+
+    lines = [observation(i) for i in range(30)]
+    lines[7] = observation(7, partOf=[{"reference": "Procedure/p"}], bodySite={"text": "x"})
+    lines[12] = observation(12, partOf=[{"reference": "Procedure/p"}])  # no bodySite: skipped
+    lines[15] = ""  # a blank line: counted in the numbering, never read
+    lines[18] = _procedure("a", "20560", "in-an-observation-file")
+    lines[21] = " " + observation(21)  # not the compact form: read line by line
+    path = tmp_path / "Observation.ndjson"
+    path.write_text("\n".join(lines))  # the last line without a newline
+
+    def is_skipped(raw: bytes) -> bool:
+        return line_type(raw) == "Observation" and grouping._skippable("Observation", raw)
+
+    reference = list(NdjsonSource([path], "x").lines())
+    wanted = [(where, raw) for where, raw in reference if not is_skipped(raw)]
+    skipped_whole = []
+    for block_bytes in (1, 40, 97, 200, 512, 1 << 20):
+        monkeypatch.setattr(grouping, "_OBSERVATION_BLOCK_BYTES", block_bytes)
+        skipped: Counter[str] = Counter()
+        read = list(grouping.export_lines([path], skipped))
+        assert [(w, r) for w, r in read if not is_skipped(r)] == wanted, block_bytes
+        assert skipped["Observation"] + sum(map(is_skipped, (r for _, r in read))) == len(reference) - len(wanted)
+        assert all(line in reference for line in read), block_bytes
+        skipped_whole.append(skipped["Observation"])
+    assert max(skipped_whole) >= 10  # small blocks of plain Observations are skipped whole
