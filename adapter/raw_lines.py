@@ -57,10 +57,14 @@ def patient_hint(rtype: str | None, raw: bytes) -> str | None:
     every hinted line once parsed, and reports it.
     """
     key = _PATIENT_KEY_OF.get(rtype) if rtype is not None else None
-    # A substring count, not a regular expression: this runs on every line of an export.
-    if key is None or raw.count(key) != 1:
+    if key is None:
         return None
-    found = _PATIENT_FIELD.match(raw, raw.find(key))
+    # Substring searches, not a regular expression: this runs on every line of an export. The
+    # second search goes on from the first, so a line is read once to find its key only once.
+    first = raw.find(key)
+    if first < 0 or raw.find(key, first + len(key)) >= 0:
+        return None
+    found = _PATIENT_FIELD.match(raw, first)
     if found is None:
         return None
     ref = reference({"reference": found.group(1).decode("utf-8", "replace")})
