@@ -116,11 +116,13 @@ def _code_in_parallel(source: NdjsonSource, coder: CaseCoder, sink: FileSink, wo
         ]
         shared = SharedIndex()
         with context.Pool(processes=workers) as pool:
-            # The lines of whole unread files are counted on every core (a real export's EOBs
-            # alone are 139 MB: 0.3 s in one process), beside the first pass, each process
-            # splitting its files into buckets and marking who may have a session.
+            # The first pass, each process splitting its files into buckets and marking who
+            # may have a session; then the lines of whole unread files are counted (a real
+            # export's EOBs alone are 139 MB), by the process whose part of the pass ends first
+            # while the other one's goes on: queued ahead of the pass, they delayed it.
+            spilling = pool.map_async(_spill_files, spill_tasks, chunksize=1)
             counted = pool.map_async(count_lines, [path for path, _ in unread], chunksize=1)
-            spilled = pool.map(_spill_files, spill_tasks)
+            spilled = spilling.get()
             for (_, rtype), lines in zip(unread, counted.get(), strict=True):
                 coder.summary.types.skipped[rtype] += lines
         for resources, problems, types, _ in spilled:
