@@ -43,18 +43,22 @@ def export_for(sessions: int, seed: int) -> Path:
 
 
 def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and its children (the adapter's parallel workers), in KiB."""
+    """Resident memory of a process and its descendants (the adapter's parallel workers), in KiB.
+
+    The descendants are read from /proc/PID/task/TID/children, not found by reading every
+    process's stat: that cost 3 ms of CPU a sample, every 20 ms, taken from the run measured
+    (a seventh of a core, on a two-core machine where the adapter uses both).
+    """
     total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    pending = [pid]
+    while pending:
+        current = pending.pop()
         try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if int(entry.name) == pid or ppid == pid:
-                status = (entry / "status").read_text()
-                total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-        except (OSError, StopIteration, ValueError, IndexError):
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            for task in os.listdir(f"/proc/{current}/task"):
+                pending += [int(child) for child in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+        except (OSError, StopIteration, ValueError, IndexError):  # it ended meanwhile
             continue
     return total
 
