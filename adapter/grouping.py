@@ -7,6 +7,7 @@ the largest bucket and not the size of the export.
 
 from __future__ import annotations
 
+import io
 import tempfile
 import zlib
 from collections import Counter, defaultdict
@@ -292,33 +293,46 @@ def _observation_file_lines(path: Path, skipped: Counter[str]) -> Iterator[tuple
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror}") from error
     number = 0
+    # One buffer, read into again and again: a new block of bytes each time, and its copies,
+    # cost more in fresh memory pages than the searches over it.
+    buffer = bytearray(_OBSERVATION_BLOCK_BYTES)
+    held = 0  # the start of a line not yet ended, carried to the front
     with handle:
-        tail = b""
         while True:
-            read = handle.read(_OBSERVATION_BLOCK_BYTES)
-            data = tail + read
-            cut = data.rfind(b"\n") + 1 if read else len(data)  # whole lines; at the end, the rest
-            if not data:
+            if held == len(buffer):  # a line longer than the buffer
+                buffer.extend(bytes(len(buffer)))
+            with memoryview(buffer) as view:
+                got = handle.readinto(view[held:])
+            filled = held + (got or 0)
+            if filled == 0:
                 return
-            block, tail = data[:cut], data[cut:]
-            lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1) if block else 0
-            if lines and _all_unread_observations(block, lines):
+            cut = buffer.rfind(b"\n", 0, filled) + 1 if got else filled  # whole lines; at the end, the rest
+            if cut == 0:
+                held = filled
+                continue
+            lines = _unread_observations(buffer, cut)
+            if lines:
                 skipped["Observation"] += lines
                 number += lines
-                continue
-            start = 0
-            while start < len(block):
-                end = block.find(b"\n", start) + 1 or len(block)
-                raw = block[start:end]
-                number += 1
-                if not raw.isspace():  # as NdjsonSource.lines(): blank lines are counted, not read
-                    yield f"{path.name} line {number}", raw
-                start = end
+            else:  # line by line, as a file is iterated (NdjsonSource.lines())
+                with memoryview(buffer) as view:
+                    block = io.BytesIO(view[:cut].tobytes())
+                for raw in block:
+                    number += 1
+                    if not raw.isspace():  # blank lines are counted, not read
+                        yield f"{path.name} line {number}", raw
+            held = filled - cut
+            buffer[:held] = buffer[cut:filled]
 
 
-def _all_unread_observations(block: bytes, lines: int) -> bool:
-    starting = block.count(b"\n" + _OBSERVATION_LINE) + block.startswith(_OBSERVATION_LINE)
-    return starting == lines and (b'"partOf"' not in block or b'"bodySite"' not in block)
+def _unread_observations(buffer: bytearray, end: int) -> int:
+    """How many lines the first `end` bytes hold when all are compact Observations the rules
+    never read; 0 when any may be read (a block holding both keys is not counted at all)."""
+    if buffer.find(b'"partOf"', 0, end) >= 0 and buffer.find(b'"bodySite"', 0, end) >= 0:
+        return 0
+    lines = buffer.count(b"\n", 0, end) + (0 if buffer[end - 1] == ord("\n") else 1)
+    starting = buffer.count(b"\n" + _OBSERVATION_LINE, 0, end) + buffer.startswith(_OBSERVATION_LINE, 0, end)
+    return lines if starting == lines else 0
 
 
 def _rules_read(rtype: str, resource: JSON) -> bool:
