@@ -369,17 +369,18 @@ def read_bucket(
 
     The bucket's lines are grouped as bytes and a patient's are parsed just before the patient
     is coded: what is parsed is then coded while it is in the processor's cache, and freed
-    before the next patient's is made (parsing a whole bucket first made every line cost three
-    times what the parser alone needs, bench/floor.py).
+    before the next patient's is made (parsing a whole bucket first, and keeping it, made a
+    line cost about three times what parsing it alone does: docs/performance.md).
     """
     lines_by_patient: dict[bytes, list[bytes]] = defaultdict(list)
     for path in [paths] if isinstance(paths, Path) else paths:
         _read_bucket_file(path, types, sessions, lines_by_patient)
     # Bytes sort as the references they spell (UTF-8 keeps the order of code points).
     for key in sorted(lines_by_patient):
-        resources = _parse_patient_lines(key.decode(), lines_by_patient.pop(key), problems)
+        patient = key.decode()
+        resources = _parse_patient_lines(patient, lines_by_patient.pop(key), problems)
         if resources:
-            yield key.decode(), resources
+            yield patient, resources
 
 
 def _read_bucket_file(
